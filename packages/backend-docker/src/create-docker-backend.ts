@@ -1,0 +1,194 @@
+import { randomBytes } from 'node:crypto';
+import {
+  BACKEND_SPECIFICATION_V1,
+  type BackendCapabilitiesV1,
+  type BackendV1,
+  type CreateHostRequestV1,
+  type HostDescriptorV1,
+  type HostStateV1,
+  InvalidOptionsError,
+  type LabelSelectorV1,
+  throwIfAborted,
+  type WaitOptions,
+} from '@berth/core';
+import type Dockerode from 'dockerode';
+import { containerName, DOCKER_LABEL } from './build-container-options.js';
+import { createDockerContainer } from './create-docker-container.js';
+import { DockerConnection } from './docker-connection.js';
+import { DockerEventsWatcher } from './docker-events-watcher.js';
+import { DockerHost, type DockerHostTimeouts } from './docker-host.js';
+import { DEFAULT_WORKSPACE_ROOT, type DockerHostSpec } from './docker-host-spec.js';
+import { removeDockerContainer } from './remove-docker-container.js';
+import { type DockerConnectionOptions, resolveDockerEndpoints } from './resolve-docker-endpoints.js';
+import { resolveHostSpec } from './resolve-host-spec.js';
+import { startDockerContainer } from './start-docker-container.js';
+import { expectNumber } from './validate.js';
+
+export interface DockerBackendOptions extends DockerConnectionOptions {
+  /** Bound on probing each candidate address with `ping`. Default 5000. */
+  readonly connectTimeoutMs?: number;
+  /** Bound on each ordinary API call (create, start, inspect, …). Default 60000. */
+  readonly requestTimeoutMs?: number;
+  /** Bound on starting a shell channel or one-shot exec and its readiness check. Default 30000. */
+  readonly channelOpenTimeoutMs?: number;
+  /** Bound on one `putArchive` upload. Default 300000. */
+  readonly archiveTimeoutMs?: number;
+  /** Bound on `destroy()` / `removeHost()` as a whole. Default 30000. */
+  readonly destroyTimeoutMs?: number;
+  /** Grace between SIGTERM and SIGKILL for a non-forced destroy. Default 5. */
+  readonly stopTimeoutSeconds?: number;
+  /** Registry credentials for pulls (never logged, never put in labels). */
+  readonly registryAuth?: Dockerode.AuthConfig;
+}
+
+/** The Docker backend: a `BackendV1` whose hosts are containers. */
+export interface DockerBackend extends BackendV1<DockerHostSpec> {
+  readonly backendId: 'docker';
+  createHost(request: CreateHostRequestV1<DockerHostSpec>, options?: WaitOptions): Promise<DockerHost>;
+  listHosts(selector: LabelSelectorV1, options?: WaitOptions): Promise<HostDescriptorV1[]>;
+  attachHost(descriptor: HostDescriptorV1, options?: WaitOptions): Promise<DockerHost>;
+  removeHost(descriptor: HostDescriptorV1, options?: WaitOptions): Promise<void>;
+  dispose(): Promise<void>;
+  /** The daemon address in use once connected (`unix:///var/run/docker.sock`), else undefined. */
+  readonly address: string | undefined;
+}
+
+const CAPABILITIES: BackendCapabilitiesV1 = Object.freeze({
+  persistence: true,
+  archive: true,
+  oneShotExec: true,
+  hostLossEvents: true,
+  stopStart: true,
+});
+
+/**
+ * Creates the Docker backend. Synchronous and without I/O: the daemon is found on first use.
+ * Throws `InvalidOptionsError` for bad options or a malformed `DOCKER_HOST`.
+ */
+export function createDockerBackend(options: DockerBackendOptions = {}): DockerBackend {
+  const number = (key: keyof DockerBackendOptions, fallback: number, min: number) =>
+    options[key] === undefined
+      ? fallback
+      : expectNumber(options[key], key, { min, integer: true, unit: key.endsWith('Seconds') ? 's' : 'ms' });
+  const connectTimeoutMs = number('connectTimeoutMs', 5_000, 1);
+  const requestTimeoutMs = number('requestTimeoutMs', 60_000, 1);
+  const timeouts: DockerHostTimeouts = {
+    requestTimeoutMs,
+    channelOpenTimeoutMs: number('channelOpenTimeoutMs', 30_000, 1),
+    archiveTimeoutMs: number('archiveTimeoutMs', 300_000, 1),
+    destroyTimeoutMs: number('destroyTimeoutMs', 30_000, 1),
+    stopTimeoutSeconds: number('stopTimeoutSeconds', 5, 0),
+  };
+  const connection = new DockerConnection(
+    resolveDockerEndpoints(options),
+    connectTimeoutMs,
+    requestTimeoutMs,
+  );
+  const watcher = new DockerEventsWatcher(connection);
+  const hostEnv = options.env ?? process.env;
+
+  const makeHost = (
+    id: string,
+    name: string,
+    labels: Readonly<Record<string, string>>,
+    workspaceRoot: string,
+  ) => new DockerHost({ id, name, labels, workspaceRoot, connection, watcher, timeouts });
+
+  return {
+    specificationVersion: BACKEND_SPECIFICATION_V1,
+    backendId: 'docker',
+    capabilities: CAPABILITIES,
+    get address() {
+      return connection.address;
+    },
+
+    resolveHostSpec,
+
+    async createHost(request, waitOptions = {}) {
+      const { signal } = waitOptions;
+      throwIfAborted(signal, 'Creating a Docker host');
+      const name = containerName(request.labels, request.profile, randomBytes(5).toString('hex'));
+      const created = await createDockerContainer({
+        connection,
+        name,
+        request,
+        hostEnv,
+        registryAuth: options.registryAuth,
+        timeouts,
+        signal,
+      });
+      return makeHost(created.id, name, created.labels, request.spec.workspaceRoot);
+    },
+
+    async listHosts(selector, waitOptions = {}) {
+      const label = Object.entries({ ...selector, [DOCKER_LABEL.backend]: 'docker' }).map(
+        ([key, value]) => `${key}=${value}`,
+      );
+      const containers = await connection.call(
+        'list containers',
+        { signal: waitOptions.signal },
+        (docker, abortSignal) =>
+          docker.listContainers({ all: true, filters: { label }, ...(abortSignal ? { abortSignal } : {}) }),
+      );
+      return containers.map((container) => ({
+        id: container.Id,
+        labels: { ...container.Labels },
+        state: hostState(container.State),
+        createdAtMs: container.Created * 1_000,
+      }));
+    },
+
+    async attachHost(descriptor, waitOptions = {}) {
+      const { signal } = waitOptions;
+      const info = await startDockerContainer({
+        connection,
+        containerId: descriptor.id,
+        signal,
+        timeouts,
+        resume: true,
+      });
+      const labels = info.Config.Labels ?? {};
+      if (labels[DOCKER_LABEL.backend] !== 'docker') {
+        throw new InvalidOptionsError(
+          'descriptor',
+          `container ${info.Name.replace(/^\//, '')} was not created by the Berth Docker backend (no ${DOCKER_LABEL.backend}=docker label); refusing to adopt it.`,
+        );
+      }
+      return makeHost(
+        info.Id,
+        info.Name.replace(/^\//, ''),
+        labels,
+        labels[DOCKER_LABEL.workspaceRoot] ?? DEFAULT_WORKSPACE_ROOT,
+      );
+    },
+
+    async removeHost(descriptor, waitOptions = {}) {
+      await removeDockerContainer(connection, descriptor.id, {
+        force: true,
+        stopTimeoutSeconds: timeouts.stopTimeoutSeconds,
+        timeoutMs: timeouts.destroyTimeoutMs,
+        signal: waitOptions.signal,
+      });
+    },
+
+    async dispose() {
+      watcher.close();
+      await connection.dispose();
+    },
+  };
+}
+
+/** Docker's container states, folded into the spec's four. */
+export function hostState(state: string | undefined): HostStateV1 {
+  switch (state) {
+    case 'running':
+      return 'running';
+    case 'created':
+    case 'exited':
+      return 'stopped';
+    case 'restarting':
+      return 'starting';
+    default:
+      return 'unknown'; // paused, removing, dead
+  }
+}

@@ -1,0 +1,10 @@
+import { NomadClient } from '/work/main/packages/backend-nomad/src/index.ts';
+const c = new NomadClient({});
+const [alloc] = (await c.jobAllocations(process.argv[2])).value.filter(a => a.ClientStatus === 'running');
+const task = Object.keys(alloc.TaskStates!)[0]!;
+const s = await c.exec(alloc.ID, { task, command: ['sh'] });
+s.stdout.on('data', (d) => console.log('out', JSON.stringify(d.toString())));
+s.stderr.on('data', (d) => console.log('err', JSON.stringify(d.toString())));
+(s as any).socket.on('message', (d: any) => console.log('raw', d.toString()));
+s.stdin.write('echo hello; echo oops >&2; exit 5\n', () => console.log('written'));
+console.log(await s.exited);

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { buildNomadJob, hostMeta, makeJobId } from './build-nomad-job.js';
+import { resolveNomadHostSpec } from './nomad-host-spec.js';
+
+describe('makeJobId', () => {
+  it('is berth-<pool>-<profile>-<random>, readable and unique', () => {
+    const id = makeJobId('My Pool!', 'gpu_large');
+    expect(id).toMatch(/^berth-my-pool-gpu-large-[0-9a-f]{10}$/);
+    expect(makeJobId('p', 'q')).not.toBe(makeJobId('p', 'q'));
+  });
+  it('bounds the length for long names', () => {
+    expect(makeJobId('p'.repeat(200), 'q'.repeat(200)).length).toBeLessThanOrEqual(6 + 24 + 1 + 24 + 1 + 10);
+  });
+});
+
+describe('buildNomadJob', () => {
+  it('builds one service job with one group of count 1 and the labels as Meta', () => {
+    const spec = resolveNomadHostSpec(
+      { image: 'berth-test/busybox:1', cpu: 200, memoryMiB: 128, env: { A: '1' }, datacenters: ['dc1'] },
+      'spec',
+    );
+    const job = buildNomadJob('berth-p-q-1', spec, hostMeta({ 'berth.pool': 'p' }));
+    expect(job).toMatchObject({ ID: 'berth-p-q-1', Type: 'service', Datacenters: ['dc1'] });
+    expect(job.Meta).toEqual({ 'berth.pool': 'p', 'berth.backend': 'nomad' });
+    expect(job.TaskGroups).toHaveLength(1);
+    const group = job.TaskGroups[0]!;
+    expect(group.Count).toBe(1);
+    expect(group.RestartPolicy).toMatchObject({ Attempts: 0, Mode: 'fail' });
+    expect(group.ReschedulePolicy).toMatchObject({ Attempts: 0, Unlimited: false });
+    const task = group.Tasks[0]!;
+    expect(task).toMatchObject({ Driver: 'docker', Env: { A: '1' }, Resources: { CPU: 200, MemoryMB: 128 } });
+    expect(task.KillTimeout).toBe(5_000_000_000);
+    expect(task.Config).toMatchObject({
+      image: 'berth-test/busybox:1',
+      force_pull: false,
+      command: 'sleep',
+      args: ['2147483647'],
+      init: true,
+      pids_limit: 4096,
+      security_opt: ['no-new-privileges'],
+      cap_drop: ['ALL'],
+    });
+  });
+
+  it('gives raw_exec a command and args only, and maps constraints', () => {
+    const spec = resolveNomadHostSpec(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Nomad's own ${…} interpolation
+      { driver: 'raw_exec', constraints: [{ attribute: '${attr.kernel.name}', value: 'linux' }] },
+      'spec',
+    );
+    const job = buildNomadJob('berth-x', spec, {});
+    expect(job.TaskGroups[0]!.Tasks[0]!.Config).toEqual({ command: '/bin/sleep', args: ['2147483647'] });
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Nomad's own ${…} interpolation
+    expect(job.Constraints).toEqual([{ LTarget: '${attr.kernel.name}', Operand: '=', RTarget: 'linux' }]);
+  });
+});

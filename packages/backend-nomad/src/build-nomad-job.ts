@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { sanitizeLabelValue } from '@berth/core';
+import type { NomadJob, NomadTask } from './client/nomad-types.js';
+import type { NomadHostSpec } from './nomad-host-spec.js';
+
+/** Every Berth job's ID starts with this (listing narrows by it; ownership is decided by Meta). */
+export const JOB_ID_PREFIX = 'berth-';
+export const TASK_GROUP_NAME = 'host';
+export const TASK_NAME = 'shell';
+export const BACKEND_LABEL = 'berth.backend';
+
+const MS = 1_000_000; // nanoseconds per millisecond
+
+/** `berth-<pool>-<profile>-<random>`: readable in `nomad job status`, unique per host. */
+export function makeJobId(pool: string, profile: string): string {
+  const part = (value: string) =>
+    sanitizeLabelValue(value)
+      .replace(/[^A-Za-z0-9-]/g, '-')
+      .replace(/-+/g, '-')
+      .replace(/^-|-$/g, '')
+      .toLowerCase()
+      .slice(0, 24) || 'x';
+  return `${JOB_ID_PREFIX}${part(pool)}-${part(profile)}-${randomBytes(5).toString('hex')}`;
+}
+
+/** The labels a host carries as job Meta: the request's plus `berth.backend=nomad`. */
+export function hostMeta(labels: Readonly<Record<string, string>>): Record<string, string> {
+  return { ...labels, [BACKEND_LABEL]: 'nomad' };
+}
+
+/**
+ * One service job per host: one group, count 1, one task running a keep-alive command. The pool
+ * removes a host by stopping and purging its job, never by changing a count (Nomad would pick
+ * which allocation dies).
+ */
+export function buildNomadJob(
+  jobId: string,
+  spec: NomadHostSpec,
+  meta: Readonly<Record<string, string>>,
+): NomadJob {
+  const task: NomadTask = {
+    Name: TASK_NAME,
+    Driver: spec.driver,
+    Config: taskConfig(spec),
+    Env: { ...spec.env },
+    Resources: {
+      CPU: spec.cpu,
+      MemoryMB: spec.memoryMiB,
+      ...(spec.memoryMaxMiB === undefined ? {} : { MemoryMaxMB: spec.memoryMaxMiB }),
+    },
+    KillTimeout: spec.killTimeoutMs * MS,
+    ...(spec.user === undefined ? {} : { User: spec.user }),
+  };
+  return {
+    ID: jobId,
+    Name: jobId,
+    Type: 'service',
+    Priority: spec.priority,
+    Datacenters: [...spec.datacenters],
+    ...(spec.nodePool === undefined ? {} : { NodePool: spec.nodePool }),
+    Constraints: spec.constraints.map((constraint) => ({
+      ...(constraint.attribute === undefined ? {} : { LTarget: constraint.attribute }),
+      Operand: constraint.operator,
+      ...(constraint.value === undefined ? {} : { RTarget: constraint.value }),
+    })),
+    Meta: { ...meta },
+    TaskGroups: [
+      {
+        Name: TASK_GROUP_NAME,
+        Count: 1,
+        RestartPolicy: {
+          Attempts: spec.restart.attempts,
+          Interval: spec.restart.intervalMs * MS,
+          Delay: spec.restart.delayMs * MS,
+          Mode: spec.restart.mode,
+        },
+        ReschedulePolicy: {
+          Attempts: spec.reschedule.attempts,
+          Interval: spec.reschedule.intervalMs * MS,
+          Delay: spec.reschedule.delayMs * MS,
+          DelayFunction: spec.reschedule.delayFunction,
+          MaxDelay: spec.reschedule.maxDelayMs * MS,
+          Unlimited: spec.reschedule.unlimited,
+        },
+        EphemeralDisk: { SizeMB: spec.diskMiB },
+        Tasks: [task],
+      },
+    ],
+  };
+}
+
+function taskConfig(spec: NomadHostSpec): Record<string, unknown> {
+  const [command, ...args] = spec.command;
+  if (spec.driver !== 'docker') return { command, args };
+  const hardening = spec.docker!;
+  return {
+    image: spec.image,
+    // Never pull: images are local (or pulled by the operator); a `latest` tag still pulls.
+    force_pull: false,
+    command,
+    args,
+    init: hardening.init,
+    ...(hardening.pidsLimit > 0 ? { pids_limit: hardening.pidsLimit } : {}),
+    ...(hardening.noNewPrivileges ? { security_opt: ['no-new-privileges'] } : {}),
+    ...(hardening.capDrop.length > 0 ? { cap_drop: [...hardening.capDrop] } : {}),
+    ...(hardening.capAdd.length > 0 ? { cap_add: [...hardening.capAdd] } : {}),
+  };
+}

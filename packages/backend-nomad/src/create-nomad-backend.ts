@@ -1,0 +1,258 @@
+import type {
+  BackendCapabilitiesV1,
+  BackendV1,
+  CreateHostRequestV1,
+  HostDescriptorV1,
+  HostStateV1,
+  LabelSelectorV1,
+  WaitOptions,
+} from '@berth/core';
+import {
+  BACKEND_SPECIFICATION_V1,
+  InternalError,
+  InvalidOptionsError,
+  LABEL,
+  NotFoundError,
+  throwIfAborted,
+} from '@berth/core';
+import {
+  BACKEND_LABEL,
+  buildNomadJob,
+  hostMeta,
+  JOB_ID_PREFIX,
+  makeJobId,
+  TASK_GROUP_NAME,
+  TASK_NAME,
+} from './build-nomad-job.js';
+import { NomadClient } from './client/nomad-client.js';
+import type { NomadJob, NomadJobListStub } from './client/nomad-types.js';
+import { type NomadClientOptions, resolveNomadClientConfig } from './client/resolve-nomad-client-config.js';
+import { NomadHost } from './nomad-host.js';
+import { type NomadHostSpec, resolveNomadHostSpec } from './nomad-host-spec.js';
+import { removeNomadJob } from './remove-nomad-job.js';
+import { runOneShot } from './run-one-shot.js';
+import { newestWanted, waitForRunningAllocation } from './wait-for-running-allocation.js';
+
+export interface NomadBackendOptions extends NomadClientOptions {
+  /** Use this client instead of building one from the options above. */
+  client?: NomadClient;
+  /** Deadline for placement plus task start of a new host. Default 300000. */
+  startTimeoutMs?: number;
+  /** Deadline for a stopped host's allocation to finish after the purge. Default 60000. */
+  destroyTimeoutMs?: number;
+  /** `fail` (default): a placement failure fails `createHost` at once. `wait`: wait for capacity. */
+  placementFailure?: 'fail' | 'wait';
+}
+
+export interface NomadBackend extends BackendV1<NomadHostSpec> {
+  readonly client: NomadClient;
+  createHost(request: CreateHostRequestV1<NomadHostSpec>, options?: WaitOptions): Promise<NomadHost>;
+  listHosts(selector: LabelSelectorV1, options?: WaitOptions): Promise<HostDescriptorV1[]>;
+  attachHost(descriptor: HostDescriptorV1, options?: WaitOptions): Promise<NomadHost>;
+  removeHost(descriptor: HostDescriptorV1, options?: WaitOptions): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export const NOMAD_CAPABILITIES: BackendCapabilitiesV1 = Object.freeze({
+  persistence: true,
+  archive: false,
+  oneShotExec: true,
+  hostLossEvents: true,
+  stopStart: false,
+});
+
+/** Group Meta key remembering a custom `workspaceRoot` (paths are not valid label values). */
+const WORKSPACE_META = 'berth_workspace_root';
+
+/** The Nomad backend: one service job per host. Synchronous; connects on first use. */
+export function createNomadBackend(options: NomadBackendOptions = {}): NomadBackend {
+  const client = options.client ?? new NomadClient(resolveNomadClientConfig(options));
+  const startTimeoutMs = positive(options.startTimeoutMs, 300_000, 'startTimeoutMs');
+  const destroyTimeoutMs = positive(options.destroyTimeoutMs, 60_000, 'destroyTimeoutMs');
+  const placementFailure = options.placementFailure ?? 'fail';
+  if (placementFailure !== 'fail' && placementFailure !== 'wait') {
+    throw new InvalidOptionsError(
+      'nomad.placementFailure',
+      `expected 'fail' or 'wait', got ${JSON.stringify(placementFailure)}.`,
+    );
+  }
+
+  const toHost = async (
+    job: Pick<NomadJob, 'ID' | 'Meta' | 'TaskGroups'>,
+    allocation: { ID: string; NodeID: string },
+    signal: AbortSignal | undefined,
+  ) => {
+    const group = job.TaskGroups.find((candidate) => candidate.Name === TASK_GROUP_NAME);
+    const driver = group?.Tasks.find((task) => task.Name === TASK_NAME)?.Driver;
+    const workspaceRoot =
+      group?.Meta?.[WORKSPACE_META] ??
+      (driver === 'raw_exec' ? await probeAllocDataDir(client, allocation.ID, signal) : '/alloc/data');
+    return new NomadHost({
+      client,
+      jobId: job.ID,
+      allocationId: allocation.ID,
+      nodeId: allocation.NodeID,
+      labels: { ...(job.Meta ?? {}) },
+      workspaceRoot,
+      destroyTimeoutMs,
+      driver: driver ?? 'unknown',
+    });
+  };
+
+  return {
+    specificationVersion: BACKEND_SPECIFICATION_V1,
+    backendId: 'nomad',
+    capabilities: NOMAD_CAPABILITIES,
+    client,
+
+    resolveHostSpec: resolveNomadHostSpec,
+
+    async createHost(request, waitOptions = {}) {
+      const { signal } = waitOptions;
+      throwIfAborted(signal, 'Creating a Nomad host');
+      const jobId = makeJobId(request.labels[LABEL.pool] ?? 'pool', request.profile);
+      const job = buildNomadJob(jobId, request.spec, hostMeta(request.labels));
+      if (request.spec.workspaceRoot !== undefined)
+        job.TaskGroups[0]!.Meta = { [WORKSPACE_META]: request.spec.workspaceRoot };
+      try {
+        const registration = await client.registerJob(job, { signal });
+        request.onProgress?.({
+          phase: 'placement',
+          message: `Registered job ${jobId} (evaluation ${registration.EvalID.slice(0, 8)})`,
+        });
+        const allocation = await waitForRunningAllocation({
+          client,
+          jobId,
+          evaluationId: registration.EvalID,
+          timeoutMs: startTimeoutMs,
+          placementFailure,
+          signal,
+          onProgress: request.onProgress,
+        });
+        return await toHost(job, allocation, signal);
+      } catch (error) {
+        // Remove the half-made host (also when registering failed: the answer may have been lost),
+        // with a fresh deadline since the caller's signal may be what fired. If this fails too,
+        // the job still carries its labels, so the pool's reaper finds it.
+        await removeNomadJob(client, jobId, {
+          timeoutMs: destroyTimeoutMs,
+          signal: AbortSignal.timeout(destroyTimeoutMs),
+        }).catch(() => undefined);
+        throw error;
+      }
+    },
+
+    async listHosts(selector, waitOptions = {}) {
+      const { value } = await client.listJobs({
+        prefix: JOB_ID_PREFIX,
+        filter: metaFilter(selector),
+        signal: waitOptions.signal,
+      });
+      return (value ?? [])
+        .filter((stub) => matches(stub.Meta ?? {}, selector))
+        .map((stub) => ({
+          id: stub.ID,
+          labels: { ...(stub.Meta ?? {}) },
+          state: jobState(stub),
+          createdAtMs: Math.floor(stub.SubmitTime / 1_000_000),
+        }));
+    },
+
+    async attachHost(descriptor, waitOptions = {}) {
+      const { signal } = waitOptions;
+      throwIfAborted(signal, `Attaching Nomad host ${descriptor.id}`);
+      const { value: job } = await client.readJob(descriptor.id, { signal });
+      if (job.Meta?.[BACKEND_LABEL] !== 'nomad') {
+        throw new NotFoundError(
+          `Nomad job ${descriptor.id} is not a Berth host (no ${BACKEND_LABEL}=nomad in its Meta).`,
+        );
+      }
+      const { value: allocations } = await client.jobAllocations(descriptor.id, { signal });
+      const current = newestWanted(allocations ?? []);
+      if (job.Stop || !current) {
+        // A stopped Berth host is not restarted: a new allocation would have an empty workspace.
+        throw new NotFoundError(
+          `Nomad job ${descriptor.id} has no allocation that Nomad wants running (job ${job.Status ?? 'unknown'}); ` +
+            'remove it with removeHost() and create a new host.',
+        );
+      }
+      const running =
+        current.ClientStatus === 'running' && current.TaskStates?.[TASK_NAME]?.State === 'running'
+          ? current
+          : await waitForRunningAllocation({
+              client,
+              jobId: job.ID,
+              timeoutMs: startTimeoutMs,
+              placementFailure,
+              signal,
+            });
+      return toHost(job, running, signal);
+    },
+
+    async removeHost(descriptor, waitOptions = {}) {
+      await removeNomadJob(client, descriptor.id, {
+        signal: waitOptions.signal,
+        timeoutMs: destroyTimeoutMs,
+      });
+    },
+
+    async dispose() {
+      if (!options.client) await client.close();
+    },
+  };
+}
+
+/** `Meta["k"] == "v" and …`: Nomad evaluates it server-side against each job. */
+export function metaFilter(selector: LabelSelectorV1): string | undefined {
+  const terms = Object.entries(selector).map(
+    ([key, value]) => `Meta[${JSON.stringify(key)}] == ${JSON.stringify(value)}`,
+  );
+  return terms.length > 0 ? terms.join(' and ') : undefined;
+}
+
+function matches(meta: Record<string, string>, selector: LabelSelectorV1): boolean {
+  return Object.entries(selector).every(([key, value]) => meta[key] === value);
+}
+
+/** Host state from the job's allocation counts (running → running, pending → starting). */
+export function jobState(stub: NomadJobListStub): HostStateV1 {
+  if (stub.Stop || stub.Status === 'dead') return 'stopped';
+  const summary = stub.JobSummary?.Summary?.[TASK_GROUP_NAME];
+  if (!summary) return stub.Status === 'pending' ? 'starting' : 'unknown';
+  if (summary.Running > 0) return 'running';
+  if (summary.Starting > 0 || summary.Queued > 0) return 'starting';
+  if (summary.Complete + summary.Failed + summary.Lost > 0) return 'stopped';
+  return stub.Status === 'pending' ? 'starting' : 'unknown';
+}
+
+/** raw_exec runs on the node itself: ask the task where its allocation directory is. */
+async function probeAllocDataDir(
+  client: NomadClient,
+  allocationId: string,
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  const result = await runOneShot(
+    client,
+    allocationId,
+    TASK_NAME,
+    ['sh', '-c', 'printf %s "$NOMAD_ALLOC_DIR"'],
+    { signal },
+  );
+  const directory = Buffer.from(result.stdout).toString('utf8').trim();
+  if (result.exitCode !== 0 || !directory.startsWith('/')) {
+    throw new InternalError(
+      `Could not find the allocation directory of ${allocationId} (exit ${result.exitCode}, ` +
+        `stdout ${JSON.stringify(directory)}, stderr ${JSON.stringify(Buffer.from(result.stderr).toString('utf8').trim())}). ` +
+        'Set `workspaceRoot` in the host spec.',
+    );
+  }
+  return `${directory}/data`;
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new InvalidOptionsError(`nomad.${name}`, `expected a positive integer, got ${String(value)}.`);
+  }
+  return value;
+}

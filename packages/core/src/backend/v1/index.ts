@@ -1,0 +1,19 @@
+export {
+  BACKEND_SPECIFICATION_V1,
+  type BackendCapabilitiesV1,
+  type BackendV1,
+  type ChannelCloseInfoV1,
+  type CreateHostRequestV1,
+  type DestroyOptionsV1,
+  type HostChannelV1,
+  type HostDescriptorV1,
+  type HostHealthV1,
+  type HostProgressV1,
+  type HostStateV1,
+  type HostV1,
+  type LabelSelectorV1,
+  type OneShotResultV1,
+  type OneShotRunOptionsV1,
+  type WaitOptions,
+} from './types.js';
+export { assertBackendV1 } from './assert-backend.js';

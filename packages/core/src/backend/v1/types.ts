@@ -1,0 +1,171 @@
+/**
+ * Berth backend plugin specification, version 1.
+ *
+ * A backend supplies transport and lifecycle only: create / attach / list / remove hosts, and open
+ * a byte channel to `sh` inside a host. Everything common (slot state, pooling, scaling, the shell
+ * protocol, timeouts, output caps, leases, reaping, events) lives once in `@berth/core`.
+ *
+ * Rules every implementation follows:
+ * - The factory is synchronous and does no I/O; connect lazily on first use.
+ * - Every method that waits takes `signal` and rejects with `AbortedError` when it fires.
+ * - `destroy()` and `disconnect()` are idempotent.
+ * - Engine errors are mapped to `BerthError` codes in one place (`map-<engine>-error.ts`).
+ * - Labels are set on the host when it is created and never change; mutable ownership state
+ *   (leases) is kept by core inside the host, through the shell.
+ */
+import type { Readable, Writable } from 'node:stream';
+
+export const BACKEND_SPECIFICATION_V1 = 'berth-backend-v1' as const;
+
+/** Optional features. Core asks for them only when the flag is true. */
+export interface BackendCapabilitiesV1 {
+  /** `listHosts` + `attachHost` work, and labels survive the creating process (reuse, reaping). */
+  readonly persistence: boolean;
+  /** Hosts implement `putArchive` / `getArchive` (tar in, tar out). */
+  readonly archive: boolean;
+  /** Hosts implement `run` (one-shot exec of an argv, for hosts without `sh`). */
+  readonly oneShotExec: boolean;
+  /** Hosts call `onLost` listeners when the engine reports the host gone (push, not poll). */
+  readonly hostLossEvents: boolean;
+  /** Hosts can be stopped and started again (`HostDescriptorV1.state === 'stopped'` is adoptable). */
+  readonly stopStart: boolean;
+}
+
+export interface WaitOptions {
+  signal?: AbortSignal;
+}
+
+/** What core asks a backend to create. `spec` is the backend's own host spec for this profile. */
+export interface CreateHostRequestV1<Spec> {
+  readonly profile: string;
+  readonly spec: Spec;
+  /** Sanitised labels (`berth.managed`, `berth.pool`, …) the host must carry for its lifetime. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** How many slot workspaces core will lay out under `workspaceRoot`. */
+  readonly slotCount: number;
+  /** Progress while the host comes up (image pull, placement); core re-emits it as `host:progress`. */
+  readonly onProgress?: (progress: HostProgressV1) => void;
+}
+
+export interface HostProgressV1 {
+  /** e.g. `pull`, `create`, `start`, `placement`. */
+  readonly phase: string;
+  readonly message: string;
+  /** 0..1 when the engine reports it. */
+  readonly fraction?: number;
+}
+
+export type HostStateV1 = 'running' | 'stopped' | 'starting' | 'unknown';
+
+/** A host found by `listHosts`, not yet attached. */
+export interface HostDescriptorV1 {
+  readonly id: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly state: HostStateV1;
+  /** Epoch milliseconds. */
+  readonly createdAtMs: number;
+}
+
+/** Equality selector on labels: every key must match. */
+export type LabelSelectorV1 = Readonly<Record<string, string>>;
+
+/**
+ * A duplex byte channel to a long-lived `sh` inside the host, with stdout and stderr apart.
+ * `closed` resolves (never rejects) when the shell exits or the transport drops.
+ */
+export interface HostChannelV1 {
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly closed: Promise<ChannelCloseInfoV1>;
+  /** Tears the transport down; the remote shell gets EOF/hangup. Idempotent. */
+  close(): void;
+}
+
+export interface ChannelCloseInfoV1 {
+  /** Exit code of the remote shell when the engine reports it. */
+  readonly exitCode?: number;
+  /** Why the transport closed, when it was not a clean exit. */
+  readonly error?: Error;
+  /**
+   * True when the transport dropped (a websocket closed, a connection reset) while the shell may
+   * still be fine: core reopens a channel between commands instead of declaring the host lost.
+   * Leave unset when the shell itself exited or was killed.
+   */
+  readonly transportDropped?: boolean;
+}
+
+export interface OneShotRunOptionsV1 extends WaitOptions {
+  stdin?: Uint8Array;
+  env?: Readonly<Record<string, string>>;
+  cwd?: string;
+  /** Stop reading output beyond this many bytes per stream (the process keeps running). */
+  maxOutputBytes?: number;
+}
+
+export interface OneShotResultV1 {
+  readonly exitCode: number;
+  readonly stdout: Uint8Array;
+  readonly stderr: Uint8Array;
+  readonly truncated: boolean;
+}
+
+export interface HostHealthV1 {
+  readonly alive: boolean;
+  /** Why the host is not alive (exited, removed, allocation lost…). */
+  readonly reason?: string;
+}
+
+export interface DestroyOptionsV1 extends WaitOptions {
+  /** Kill without waiting for a graceful stop. */
+  force: boolean;
+}
+
+/** One host: a container, a Nomad allocation, an SSH connection, a Modal sandbox, a directory. */
+export interface HostV1 {
+  readonly id: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Absolute path inside the host under which core lays out `slot_0`, `slot_1`, … */
+  readonly workspaceRoot: string;
+
+  /** Opens a new channel to `sh` (a POSIX shell reading commands from stdin). */
+  openChannel(options?: WaitOptions): Promise<HostChannelV1>;
+  /** One-shot exec of an argv without a shell. Present when `capabilities.oneShotExec`. */
+  run?(argv: readonly string[], options?: OneShotRunOptionsV1): Promise<OneShotResultV1>;
+  /** Extracts a tar stream into `directory` (which exists). Present when `capabilities.archive`. */
+  putArchive?(directory: string, tar: Readable, options?: WaitOptions): Promise<void>;
+  /** A tar stream of `path` (file or directory). Present when `capabilities.archive`. */
+  getArchive?(path: string, options?: WaitOptions): Promise<Readable>;
+
+  /** Asks the engine whether the host is still there and running. */
+  health(options?: WaitOptions): Promise<HostHealthV1>;
+  /** Registers a listener the backend calls once when the engine reports the host gone. */
+  onLost?(listener: (reason: string) => void): () => void;
+  /** Releases client-side resources only; the host keeps running (persistence). Idempotent. */
+  disconnect(): Promise<void>;
+  /** Stops and removes the host. Idempotent; resolves when it is gone. */
+  destroy(options: DestroyOptionsV1): Promise<void>;
+}
+
+export interface BackendV1<Spec = unknown> {
+  readonly specificationVersion: typeof BACKEND_SPECIFICATION_V1;
+  /** Short stable id: `local`, `docker`, `nomad`, … */
+  readonly backendId: string;
+  readonly capabilities: BackendCapabilitiesV1;
+
+  /**
+   * Validates and normalises a profile's host spec, synchronously and without I/O. Throws
+   * `InvalidOptionsError` naming the field. The result is what core hashes into `berth.spec`.
+   */
+  resolveHostSpec(input: unknown, path: string): Spec;
+  /** Creates and starts a host, removing any half-made one if creation fails. */
+  createHost(request: CreateHostRequestV1<Spec>, options?: WaitOptions): Promise<HostV1>;
+  /** Hosts carrying all the selector's labels. Present when `capabilities.persistence`. */
+  listHosts?(selector: LabelSelectorV1, options?: WaitOptions): Promise<HostDescriptorV1[]>;
+  /** Connects to a listed host, starting it if it is stopped. Present when `capabilities.persistence`. */
+  attachHost?(descriptor: HostDescriptorV1, options?: WaitOptions): Promise<HostV1>;
+  /** Removes a listed host without attaching. Present when `capabilities.persistence`. Idempotent. */
+  removeHost?(descriptor: HostDescriptorV1, options?: WaitOptions): Promise<void>;
+  /** Releases the backend's client resources (sockets, agents). Idempotent. */
+  dispose?(): Promise<void>;
+}

@@ -1,0 +1,133 @@
+import { BerthError, type BerthErrorOptions } from './berth-error.js';
+
+/** Options failed validation. `field` is the dotted path of the offending option. */
+export class InvalidOptionsError extends BerthError {
+  readonly field: string;
+  constructor(field: string, message: string, options?: BerthErrorOptions) {
+    super('INVALID_OPTIONS', `Invalid option \`${field}\`: ${message}`, options);
+    this.name = 'InvalidOptionsError';
+    this.field = field;
+  }
+}
+
+/** The engine could not be reached. `tried` lists every address/socket attempted. */
+export class BackendUnavailableError extends BerthError {
+  readonly tried: readonly string[];
+  constructor(message: string, tried: readonly string[], options?: BerthErrorOptions) {
+    const list = tried.length > 0 ? ` Tried: ${tried.join(', ')}.` : '';
+    super('BACKEND_UNAVAILABLE', `${message}${list}`, { retryable: true, ...options });
+    this.name = 'BackendUnavailableError';
+    this.tried = tried;
+  }
+}
+
+export class AuthenticationError extends BerthError {
+  constructor(message: string, options?: BerthErrorOptions) {
+    super('AUTHENTICATION', message, options);
+    this.name = 'AuthenticationError';
+  }
+}
+
+export class NotFoundError extends BerthError {
+  constructor(message: string, options?: BerthErrorOptions) {
+    super('NOT_FOUND', message, options);
+    this.name = 'NotFoundError';
+  }
+}
+
+/** The engine refused for lack of capacity; try again after `retryAfterMs`. */
+export class CapacityError extends BerthError {
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, retryAfterMs?: number, options?: BerthErrorOptions) {
+    super('CAPACITY', message, { retryable: true, ...options });
+    this.name = 'CapacityError';
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+export class AcquireTimeoutError extends BerthError {
+  constructor(message: string, options?: BerthErrorOptions) {
+    super('ACQUIRE_TIMEOUT', message, { retryable: true, ...options });
+    this.name = 'AcquireTimeoutError';
+  }
+}
+
+export class AbortedError extends BerthError {
+  constructor(message = 'The operation was aborted.', options?: BerthErrorOptions) {
+    super('ABORTED', message, options);
+    this.name = 'AbortedError';
+  }
+}
+
+export class ExecTimeoutError extends BerthError {
+  constructor(message: string, options?: BerthErrorOptions) {
+    super('EXEC_TIMEOUT', message, options);
+    this.name = 'ExecTimeoutError';
+  }
+}
+
+/** An illegal slot state transition, or a stale lease used after release. */
+export class SlotStateError extends BerthError {
+  constructor(message: string, options?: BerthErrorOptions) {
+    super('SLOT_STATE', message, options);
+    this.name = 'SlotStateError';
+  }
+}
+
+/** The host under a slot died (container killed, allocation stopped, shell gone). */
+export class HostLostError extends BerthError {
+  readonly hostId: string;
+  constructor(hostId: string, reason: string, options?: BerthErrorOptions) {
+    super('HOST_LOST', `Host ${hostId} was lost: ${reason}. Acquire a new slot; the pool replaces the host.`, {
+      retryable: true,
+      ...options,
+    });
+    this.name = 'HostLostError';
+    this.hostId = hostId;
+  }
+}
+
+export class PoolClosedError extends BerthError {
+  constructor(message = 'The pool is closed; create a new pool to acquire slots.', options?: BerthErrorOptions) {
+    super('POOL_CLOSED', message, options);
+    this.name = 'PoolClosedError';
+  }
+}
+
+export class PoolDrainingError extends BerthError {
+  constructor(
+    message = 'The pool is draining and configured to fail fast; call pool.resume() to accept acquires again.',
+    options?: BerthErrorOptions,
+  ) {
+    super('POOL_DRAINING', message, { retryable: true, ...options });
+    this.name = 'PoolDrainingError';
+  }
+}
+
+export class CapabilityUnsupportedError extends BerthError {
+  readonly capability: string;
+  constructor(backendId: string, capability: string, hint?: string) {
+    super(
+      'CAPABILITY_UNSUPPORTED',
+      `The ${backendId} backend does not support \`${capability}\`.${hint ? ` ${hint}` : ''}`,
+    );
+    this.name = 'CapabilityUnsupportedError';
+    this.capability = capability;
+  }
+}
+
+export class InternalError extends BerthError {
+  constructor(message: string, options?: BerthErrorOptions) {
+    super('INTERNAL', message, options);
+    this.name = 'InternalError';
+  }
+}
+
+/** Throws an `AbortedError` carrying the signal's reason when `signal` is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined, what = 'The operation'): void {
+  if (signal?.aborted) {
+    throw BerthError.isInstance(signal.reason)
+      ? signal.reason
+      : new AbortedError(`${what} was aborted.`, { cause: signal.reason });
+  }
+}

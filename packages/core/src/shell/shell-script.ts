@@ -1,0 +1,162 @@
+/**
+ * The host-side half of the shell protocol: plain POSIX `sh` (dash, busybox ash, bash) so that any
+ * image with a shell works, and no helper binary has to be installed into hosts.
+ *
+ * Every value that comes from the user reaches the host only through `shellQuote` (single quotes,
+ * the one quoting POSIX sh never interprets), so no host-side shell string is built from raw input.
+ */
+import { InvalidOptionsError } from '../errors/index.js';
+
+/** Marker bytes: ASCII RS, then `BRT`, the session nonce, and a body, then RS again. */
+export const MARKER_START = 0x1e;
+
+/** POSIX single-quote quoting: `it's` → `'it'\''s'`. NUL cannot be passed to a shell at all. */
+export function shellQuote(value: string, field = 'command'): string {
+  if (value.includes('\0')) {
+    throw new InvalidOptionsError(field, 'contains a NUL byte, which no shell can pass; remove it.');
+  }
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export function assertEnvName(name: string): void {
+  if (!ENV_NAME.test(name)) {
+    throw new InvalidOptionsError(
+      `env.${name}`,
+      'environment variable names must match [A-Za-z_][A-Za-z0-9_]*; rename the variable.',
+    );
+  }
+}
+
+/**
+ * Phase one of session start: become a process-group leader (so a release can sweep every
+ * background process the slot's commands left behind), then say `S`. Sent alone, and the client
+ * waits for `S` before sending more, because `exec` drops whatever the old shell had buffered.
+ */
+export function leaderScript(nonce: string): string {
+  const ready = `printf '\\036BRT%s:0:S\\036\\n' '${nonce}'`;
+  return (
+    `__berth_g=; { read -r __berth_l < /proc/$$/stat; } 2>/dev/null && set -- \${__berth_l##*) } && __berth_g=$3; ` +
+    `if [ -n "$__berth_g" ] && [ "$__berth_g" != "$$" ] && command -v setsid >/dev/null 2>&1; ` +
+    `then exec setsid sh -c "${ready.replaceAll('"', '\\"').replaceAll('$', '\\$')}; exec sh"; fi; ${ready}\n`
+  );
+}
+
+/**
+ * Phase two: helper functions, then `R<pid>` so the client knows the shell's pid (its group id).
+ * `__berth_ps` prints `pid ppid pgid` for every process; the kill helpers build on it.
+ */
+export function preludeScript(nonce: string): string {
+  return `__berth_n='${nonce}'
+unset HISTFILE
+__berth_ps() {
+  for __s in /proc/[0-9]*/stat; do
+    { read -r __l < "$__s"; } 2>/dev/null || continue
+    __p=\${__s#/proc/}; __p=\${__p%/stat}
+    set -- \${__l##*) }
+    echo "$__p $2 $3"
+  done
+}
+__berth_tree() {
+  __t=$(__berth_ps); __k=" $1 "; __c=1
+  while [ "$__c" = 1 ]; do
+    __c=0
+    while read -r __p __pp __g; do
+      case "$__k" in *" $__p "*) continue ;; esac
+      case "$__k" in *" $__pp "*) __k="$__k$__p "; __c=1 ;; esac
+    done <<__BERTH_EOF
+$__t
+__BERTH_EOF
+  done
+  echo $__k
+}
+__berth_kill() {
+  __sig=$1; __root=$2
+  if [ -d /proc/self ]; then
+    if [ "$__sig" = KILL ]; then
+      kill -STOP $(__berth_tree "$__root") 2>/dev/null
+      kill -STOP $(__berth_tree "$__root") 2>/dev/null
+    fi
+    kill -"$__sig" $(__berth_tree "$__root") 2>/dev/null
+  else
+    kill -"$__sig" "$__root" 2>/dev/null
+  fi
+  return 0
+}
+__berth_sweep() {
+  [ -d /proc/self ] || return 0
+  __v=$(__berth_ps | while read -r __p __pp __g; do
+    [ "$__g" = "$1" ] && [ "$__p" != "$1" ] && echo "$__p"; done)
+  [ -n "$__v" ] && kill -KILL $__v 2>/dev/null
+  return 0
+}
+__berth_alive() {
+  for __x in "$@"; do [ -d "/proc/$__x" ] && echo "$__x"; done; return 0
+}
+printf '\\036BRT%s:0:R%s\\036\\n' "$__berth_n" "$$"
+`;
+}
+
+export interface CommandScriptInput {
+  nonce: string;
+  seq: number;
+  /** Already validated, absolute. */
+  cwd: string;
+  env?: Readonly<Record<string, string>>;
+  /** Path of a file holding stdin inside the host, or undefined for /dev/null. */
+  stdinPath?: string;
+  /** A shell string for `eval`, or an argv for `exec` (no shell interpretation). */
+  command: string | readonly string[];
+}
+
+/**
+ * One command: run in a background subshell so the shell learns its pid (`P` marker) and can
+ * report its exit status (`E` markers on both streams). The subshell's stdin is never the
+ * protocol pipe, so a command that reads stdin cannot swallow the next command.
+ */
+export function commandScript(input: CommandScriptInput): string {
+  const { nonce, seq } = input;
+  const lines: string[] = [];
+  lines.push(`( cd -- ${shellQuote(input.cwd, 'cwd')} 2>/dev/null || {`);
+  lines.push(`    printf 'berth: working directory %s does not exist\\n' ${shellQuote(input.cwd, 'cwd')} >&2; exit 1; }`);
+  for (const [name, value] of Object.entries(input.env ?? {})) {
+    assertEnvName(name);
+    lines.push(`  export ${name}=${shellQuote(value, `env.${name}`)}`);
+  }
+  if (typeof input.command === 'string') {
+    lines.push(`  eval ${shellQuote(input.command)}`);
+  } else {
+    lines.push(`  exec ${input.command.map((arg) => shellQuote(arg)).join(' ')}`);
+  }
+  const stdin = input.stdinPath === undefined ? '/dev/null' : shellQuote(input.stdinPath);
+  lines.push(`) < ${stdin} &`);
+  lines.push('__berth_p=$!');
+  lines.push(`printf '\\036BRT%s:${seq}:P%s\\036\\n' "$__berth_n" "$__berth_p"`);
+  lines.push('wait "$__berth_p"; __berth_r=$?');
+  if (input.stdinPath !== undefined) lines.push(`rm -f ${stdin}`);
+  lines.push(`printf '\\036BRT%s:${seq}:E%s\\036\\n' "$__berth_n" "$__berth_r"`);
+  lines.push(`printf '\\036BRT%s:${seq}:E\\036\\n' "$__berth_n" >&2`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** A control-shell script run inline (no subshell, no pid): used for kill, sweep, mkdir, leases. */
+export function inlineScript(nonce: string, seq: number, body: string): string {
+  return (
+    `${body}\n__berth_r=$?\n` +
+    `printf '\\036BRT%s:${seq}:E%s\\036\\n' '${nonce}' "$__berth_r"\n` +
+    `printf '\\036BRT%s:${seq}:E\\036\\n' '${nonce}' >&2\n`
+  );
+}
+
+/**
+ * Writes `bytes` to `path` inside the host through a here-document of base64 lines, and removes
+ * `path` first so a failed decode never leaves a stale file. Needs `base64` in the host.
+ */
+export function writeBase64Script(path: string, bytes: Uint8Array, append = false): string {
+  const quoted = shellQuote(path, 'path');
+  const encoded = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  const lines: string[] = [];
+  for (let offset = 0; offset < encoded.length; offset += 76) lines.push(encoded.slice(offset, offset + 76));
+  return `base64 -d ${append ? '>>' : '>'} ${quoted} <<'__BERTH_B64__'\n${lines.join('\n')}\n__BERTH_B64__`;
+}
