@@ -67,29 +67,49 @@ apt_install() {
   die "could not install $*"
 }
 
-find_busybox() {
-  # Must be the *static* build: the images contain no libc.
-  local bb
-  for bb in /bin/busybox /usr/bin/busybox; do
-    if [ -x "$bb" ] && "$bb" --list-full >/dev/null 2>&1 && ! ldd "$bb" >/dev/null 2>&1; then
-      echo "$bb"; return 0
-    fi
-  done
-  return 1
-}
-
-BUSYBOX="$(find_busybox || true)"
-if [ -z "$BUSYBOX" ]; then
-  log "static busybox not found; installing busybox-static"
-  apt_install busybox-static
-  BUSYBOX="$(find_busybox)" || die "busybox-static installed but no static /bin/busybox found"
-fi
-BB_VERSION="$("$BUSYBOX" 2>&1 | head -n1 | awk '{print $2}')"
-log "using $BUSYBOX ($BB_VERSION)"
-
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/berth-images.XXXXXX")"
 cleanup() { $SUDO rm -rf "$WORK"; }
 trap cleanup EXIT
+
+# A usable busybox must be the *static* build (the images contain no libc) and
+# must really be busybox: on a shared dev box the host's /usr/bin/busybox was
+# once clobbered through a hard link (a Nomad exec-driver chroot) with a
+# 40-byte script that re-execs itself forever - hence the ELF check and the
+# timeout.
+is_static_busybox() {
+  local bb="$1" out
+  [ -f "$bb" ] && [ -x "$bb" ] || return 1
+  [ "$(head -c4 "$bb" | od -An -c | tr -d ' \n')" = '177ELF' ] || return 1
+  if ldd "$bb" >/dev/null 2>&1; then return 1; fi   # dynamically linked
+  out="$(timeout 5 "$bb" --list-full 2>/dev/null)" || return 1
+  grep -qx 'bin/sh' <<<"$out"
+}
+
+find_busybox() {
+  local bb
+  for bb in /usr/bin/busybox /bin/busybox; do
+    if is_static_busybox "$bb"; then echo "$bb"; return 0; fi
+  done
+  # Not installed (or broken): unpack Debian's busybox-static .deb into the
+  # cache instead of touching the host (no root needed, survives reboots).
+  local dir="$HOME/.cache/berth/busybox-static"
+  if ! is_static_busybox "$dir/bin/busybox"; then
+    log "no usable static busybox on the host; fetching busybox-static .deb"
+    command -v apt-get >/dev/null 2>&1 || return 1
+    if ! (cd "$WORK" && apt-get download busybox-static >&2); then
+      $SUDO apt-get -o DPkg::Lock::Timeout=300 update -q >&2 || true
+      (cd "$WORK" && apt-get download busybox-static >&2) || return 1
+    fi
+    rm -rf "$dir" && mkdir -p "$dir"
+    dpkg-deb -x "$WORK"/busybox-static_*.deb "$dir" || return 1
+    [ -e "$dir/bin/busybox" ] || { mkdir -p "$dir/bin"; cp "$dir/usr/bin/busybox" "$dir/bin/busybox"; }
+  fi
+  is_static_busybox "$dir/bin/busybox" && echo "$dir/bin/busybox"
+}
+
+BUSYBOX="$(find_busybox)" || die "could not find or fetch a static busybox (busybox-static)"
+BB_VERSION="$("$BUSYBOX" 2>&1 | head -n1 | awk '{print $2}')"
+log "using $BUSYBOX ($BB_VERSION)"
 
 # tar a rootfs dir (owned by root, numeric ids) into `docker import`.
 # Imports under "<ref>-wip"; promote() retags it once the smoke tests pass, so

@@ -51,6 +51,8 @@ export interface NomadErrorContext {
   readonly connectTimeoutMs?: number;
   /** Whether a token was sent (never the token itself). */
   readonly tokenConfigured?: boolean;
+  /** https address without a client certificate: a dropped connection may be a refused mTLS handshake. */
+  readonly tlsWithoutClientCert?: boolean;
 }
 
 const CONNECTION_CODES = new Set([
@@ -158,9 +160,14 @@ export function mapNomadError(error: unknown, context: NomadErrorContext): Berth
         : code === 'ENOTFOUND'
           ? 'host name not found'
           : (code ?? innermostMessage(error));
+    const mtlsHint =
+      context.tlsWithoutClientCert && code !== 'ECONNREFUSED' && code !== 'ENOTFOUND'
+        ? ' The agent closed the TLS connection: if it verifies clients (verify_https_client), set ' +
+          'NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY.'
+        : '';
     return new BackendUnavailableError(
       `Could not reach ${where} (${detail}) while trying to ${context.operation}. Is the agent running? ` +
-        'Set NOMAD_ADDR (or the `address` option) to its HTTP address.',
+        `Set NOMAD_ADDR (or the \`address\` option) to its HTTP address.${mtlsHint}`,
       [context.address],
       { cause: error },
     );
@@ -182,7 +189,7 @@ function mapHttpError(error: NomadHttpError, context: NomadErrorContext, where: 
             ? 'No ACL token was sent: set NOMAD_TOKEN (or the `token` option). '
             : 'Check NOMAD_TOKEN (or the `token` option): the token must exist and ') +
           `its ACL policy must allow this in namespace "${namespace}" ` +
-          '(submit-job, read-job, list-jobs, read-logs, alloc-exec, alloc-lifecycle).',
+          '(Berth needs submit-job, read-job, list-jobs, alloc-exec, and alloc-node-exec for raw_exec).',
         { cause: error },
       );
     case error.status === 404:

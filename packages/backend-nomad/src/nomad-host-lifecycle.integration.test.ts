@@ -19,8 +19,6 @@ if (!available)
   console.warn(`[backend-nomad] no Nomad agent at ${NOMAD_TEST_ADDRESS}; run scripts/start-nomad.sh`);
 
 const POOL = `it-nomad-life-${randomSuffix()}`;
-const OTHER_POOL = `${POOL}-other`;
-const _DOCKER_IMAGE = 'berth-test/busybox:1';
 
 describe.skipIf(!available)('Nomad host lifecycle and failures against a real agent', () => {
   const backend = createNomadBackend({ address: NOMAD_TEST_ADDRESS, env: {}, startTimeoutMs: 90_000 });

@@ -38,3 +38,32 @@ export {
   throwIfAborted,
 } from './errors/index.js';
 export { BERTH_VERSION, LABEL, buildHostLabels, hashSpec, poolSelector, sanitizeLabelValue } from './host/labels.js';
+export { CURRENT_OWNER, isOwnerProvablyDead } from './host/owner-identity.js';
+export { type LocalBackendOptions, createLocalBackend } from './local/create-local-backend.js';
+export type { LocalHostSpec, ResolvedLocalHostSpec } from './local/local-host-spec.js';
+export { parseWithPath } from './options/parse-with-path.js';
+export type { BatchItem, BatchOptions, BatchOutcome } from './pool/exec-batch.js';
+export type { PoolEvents } from './pool/pool-events.js';
+export {
+  type BackendFromEnv,
+  booleanFrom,
+  numberFrom,
+  poolFromEnv,
+  poolOptionsFromEnv,
+} from './pool/pool-from-env.js';
+export type { PoolOptions, ProfileOptions, ResolvedPoolOptions } from './pool/pool-options.js';
+export { resolvePoolOptions } from './pool/pool-options.js';
+export type { PoolStats, ProfileStats } from './pool/pool-stats.js';
+export { type AcquireOptions, type CloseOptions, type DrainOptions, SlotPool, createPool } from './pool/slot-pool.js';
+export { shellQuote } from './shell/shell-script.js';
+export { SLOT_STATES, SLOT_TRANSITIONS, type SlotState, canTransition } from './slot/slot-states.js';
+export type {
+  ExecChunk,
+  ExecOptions,
+  ExecResult,
+  ExecStream,
+  FileOptions,
+  ReleaseOptions,
+  Slot,
+  WriteFileOptions,
+} from './slot/slot-types.js';

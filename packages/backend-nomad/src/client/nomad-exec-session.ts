@@ -118,6 +118,7 @@ export class NomadExecSession {
       namespace: config.namespace,
       tokenConfigured: config.token !== undefined,
       connectTimeoutMs: config.connectTimeoutMs,
+      tlsWithoutClientCert: config.usesTls && config.tls.clientCert === undefined,
     });
     const url = transport.url(`/v1/client/allocation/${encodeURIComponent(allocationId)}/exec`, {
       task: options.task,
@@ -254,7 +255,7 @@ export class NomadExecSession {
     // (nomad#10657); a reader that stopped reading delays it by at most a second.
     let pending = 2;
     const settle = () => this.resolveExited(exit);
-    setTimeout(settle, 1_000).unref();
+    setTimeout(settle, 1_000);
     for (const stream of [this.stdout, this.stderr]) {
       let counted = false;
       const done = () => {

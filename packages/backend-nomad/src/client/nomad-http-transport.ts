@@ -83,6 +83,7 @@ export class NomadHttpTransport {
         field: request.field,
         connectTimeoutMs: this.config.connectTimeoutMs,
         tokenConfigured: this.config.token !== undefined,
+        tlsWithoutClientCert: this.config.usesTls && this.config.tls.clientCert === undefined,
       });
     }
   }

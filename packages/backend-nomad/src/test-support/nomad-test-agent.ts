@@ -92,3 +92,38 @@ export async function purgeJobsWithMeta(client: NomadClient, key: string, value:
 export function randomSuffix(): string {
   return Math.random().toString(36).slice(2, 8);
 }
+
+/** The ACL policy the README documents as enough for Berth. */
+export const MINIMAL_POLICY_RULES =
+  'namespace "default" { capabilities = ["submit-job", "read-job", "list-jobs", "alloc-exec", "alloc-node-exec"] }';
+
+/**
+ * Creates a client token holding only the documented minimal policy on the ACL agent; `remove()`
+ * deletes token and policy again.
+ */
+export async function minimalPolicyToken(
+  managementToken: string,
+): Promise<{ secret: string; remove: () => Promise<void> }> {
+  const name = `berth-test-${randomSuffix()}`;
+  const headers = { 'X-Nomad-Token': managementToken };
+  const policy = await fetch(`${NOMAD_ACL_TEST_ADDRESS}/v1/acl/policy/${name}`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ Name: name, Rules: MINIMAL_POLICY_RULES }),
+  });
+  if (!policy.ok) throw new Error(`creating ACL policy failed: ${policy.status} ${await policy.text()}`);
+  const token = await fetch(`${NOMAD_ACL_TEST_ADDRESS}/v1/acl/token`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ Name: name, Type: 'client', Policies: [name] }),
+  });
+  if (!token.ok) throw new Error(`creating ACL token failed: ${token.status} ${await token.text()}`);
+  const { SecretID, AccessorID } = (await token.json()) as { SecretID: string; AccessorID: string };
+  return {
+    secret: SecretID,
+    remove: async () => {
+      await fetch(`${NOMAD_ACL_TEST_ADDRESS}/v1/acl/token/${AccessorID}`, { method: 'DELETE', headers });
+      await fetch(`${NOMAD_ACL_TEST_ADDRESS}/v1/acl/policy/${name}`, { method: 'DELETE', headers });
+    },
+  };
+}

@@ -126,7 +126,11 @@ export class ShellSession {
     this.channel.stderr.resume();
   }
 
+  /** True once `close()` was called: the close was ours, not a lost host. */
+  closedByUs = false;
+
   close(): void {
+    this.closedByUs = true;
     this.channel.stdin.end();
     this.channel.close();
   }

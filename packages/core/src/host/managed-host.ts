@@ -1,0 +1,215 @@
+import path from 'node:path/posix';
+import type { HostV1 } from '../backend/v1/types.js';
+import { BerthError, HostLostError, InternalError } from '../errors/index.js';
+import { ShellSession } from '../shell/shell-session.js';
+import { inlineScript, shellQuote } from '../shell/shell-script.js';
+import { SlotRecord } from '../slot/slot-record.js';
+import type { SlotState } from '../slot/slot-states.js';
+
+export interface ManagedHostOptions {
+  shellStartTimeoutMs: number;
+  /** Bound on any one control operation (kill, sweep, reset, lease). */
+  controlTimeoutMs: number;
+  onSlotState(slot: SlotRecord, from: SlotState, to: SlotState): void;
+  onLost(host: ManagedHost, reason: string): void;
+}
+
+export interface ControlResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export type HostStatus = 'ready' | 'lost' | 'removing';
+
+/**
+ * Core's view of one backend host: its slots, one lazily opened shell per slot, and a control
+ * shell for everything that must not wait behind a running command (kill, sweep, reset, leases).
+ */
+export class ManagedHost {
+  readonly slots: SlotRecord[];
+  status: HostStatus = 'ready';
+  lostReason: string | undefined;
+  idleSinceMs = Date.now();
+  readonly createdAtMs: number;
+  private control: Promise<ShellSession> | undefined;
+  private controlQueue: Promise<unknown> = Promise.resolve();
+  private hasShell = true;
+  private readonly unsubscribeLost: (() => void) | undefined;
+
+  constructor(
+    readonly backendHost: HostV1,
+    readonly profile: string,
+    slotCount: number,
+    private readonly options: ManagedHostOptions,
+    readonly adopted = false,
+  ) {
+    this.createdAtMs = Number(backendHost.labels['berth.created']) || Date.now();
+    this.slots = Array.from({ length: slotCount }, (_, index) => {
+      const workspace = path.join(backendHost.workspaceRoot, `slot_${index}`);
+      return new SlotRecord(this, index, workspace, options.onSlotState);
+    });
+    this.unsubscribeLost = backendHost.onLost?.((reason) => this.markLost(reason));
+  }
+
+  get id(): string {
+    return this.backendHost.id;
+  }
+
+  get shellAvailable(): boolean {
+    return this.hasShell;
+  }
+
+  get stateDirectory(): string {
+    return path.join(this.backendHost.workspaceRoot, '.berth');
+  }
+
+  /** Slots currently leased (acquired, executing or releasing). */
+  get leasedCount(): number {
+    return this.slots.filter((slot) => slot.state !== 'available' && slot.state !== 'error').length;
+  }
+
+  /** Lays out the workspace: `<root>/slot_N` and core's own `<root>/.berth/tmp`. */
+  async prepare(signal?: AbortSignal): Promise<void> {
+    const directories = [path.join(this.stateDirectory, 'tmp'), ...this.slots.map((slot) => slot.workspace)];
+    try {
+      const result = await this.runControl(`mkdir -p ${directories.map((dir) => shellQuote(dir)).join(' ')}`, signal);
+      if (result.exitCode !== 0) {
+        throw new InternalError(`Could not create slot workspaces on host ${this.id}: ${result.stderr.trim()}`);
+      }
+    } catch (error) {
+      if (!BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED') || !this.backendHost.run) throw error;
+      // No shell in this host: one-shot exec mode. Lay out the workspaces with a one-shot mkdir.
+      this.hasShell = false;
+      await this.backendHost.run(['mkdir', '-p', ...directories], { signal }).catch(() => undefined);
+    }
+  }
+
+  /** Runs `body` in the control shell, serialised, bounded by `controlTimeoutMs`. */
+  runControl(body: string, signal?: AbortSignal): Promise<ControlResult> {
+    const task = this.controlQueue.then(() => this.runControlNow(body, signal));
+    this.controlQueue = task.catch(() => undefined);
+    return task;
+  }
+
+  private async runControlNow(body: string, signal?: AbortSignal): Promise<ControlResult> {
+    if (this.status === 'lost') throw new HostLostError(this.id, this.lostReason ?? 'lost');
+    const session = await this.controlSession(signal);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        session.close();
+        reject(new HostLostError(this.id, `control shell did not answer within ${this.options.controlTimeoutMs} ms`));
+      }, this.options.controlTimeoutMs);
+    });
+    try {
+      const exitCode = await Promise.race([
+        session.run((nonce, seq) => inlineScript(nonce, seq, body), {
+          stdout: (chunk) => stdout.push(chunk),
+          stderr: (chunk) => stderr.push(chunk),
+        }),
+        timeout,
+      ]);
+      return { exitCode, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private controlSession(signal?: AbortSignal): Promise<ShellSession> {
+    if (!this.control) {
+      const opening = this.openSession(signal);
+      this.control = opening;
+      opening.then(
+        (session) =>
+          session.onClose((info) => {
+            this.control = undefined;
+            if (!info.transportDropped && this.status === 'ready' && !session.closedByUs) {
+              this.markLost(`its control shell exited${info.exitCode === undefined ? '' : ` with code ${info.exitCode}`}`);
+            }
+          }),
+        () => {
+          this.control = undefined;
+        },
+      );
+    }
+    return this.control;
+  }
+
+  /** Opens a shell session on the host, mapping transport failures to host loss. */
+  async openSession(signal?: AbortSignal): Promise<ShellSession> {
+    const channel = await this.backendHost.openChannel({ signal });
+    return ShellSession.start(channel, { startTimeoutMs: this.options.shellStartTimeoutMs, signal });
+  }
+
+  /** Sends `signal` to the process tree rooted at `pid` (the command's subshell). */
+  async killTree(pid: number, signal: 'TERM' | 'KILL'): Promise<void> {
+    await this.runControl(`__berth_kill ${signal} ${Math.trunc(pid)}`);
+  }
+
+  /** Kills every process left in a slot shell's process group (background children). */
+  async sweep(shellPid: number): Promise<void> {
+    if (shellPid > 1) await this.runControl(`__berth_sweep ${Math.trunc(shellPid)}`);
+  }
+
+  /**
+   * Cleans a slot for its next lease in one control round trip: kills the background processes
+   * its commands left behind (the shell's process group), and empties the workspace if asked.
+   */
+  async cleanSlot(slot: SlotRecord, reset: boolean): Promise<void> {
+    if (!this.hasShell) return;
+    const steps: string[] = [];
+    if (slot.shellPid > 1) steps.push(`__berth_sweep ${Math.trunc(slot.shellPid)}`);
+    if (reset) steps.push(`rm -rf ${shellQuote(slot.workspace)} && mkdir -p ${shellQuote(slot.workspace)}`);
+    if (steps.length === 0) return;
+    const result = await this.runControl(steps.join('\n'));
+    if (result.exitCode !== 0) {
+      throw new InternalError(`Could not clean ${slot.id}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+    }
+  }
+
+  /** Empties a slot workspace, dotfiles included, without following symlinks out of it. */
+  async resetWorkspace(workspace: string): Promise<void> {
+    const quoted = shellQuote(workspace);
+    const result = await this.runControl(
+      `rm -rf ${quoted} && mkdir -p ${quoted}`,
+    );
+    if (result.exitCode !== 0) {
+      throw new InternalError(`Could not reset workspace ${workspace} on host ${this.id}: ${result.stderr.trim()}`);
+    }
+  }
+
+  /** Marks the host lost once: slots go to `error`, sessions close, the pool is told. */
+  markLost(reason: string): void {
+    if (this.status !== 'ready') return;
+    this.status = 'lost';
+    this.lostReason = reason;
+    for (const slot of this.slots) {
+      slot.closeSession();
+      slot.moveTo('error');
+    }
+    this.closeControl();
+    this.options.onLost(this, reason);
+  }
+
+  /** Closes every shell this host holds; used before disconnect or destroy. */
+  closeSessions(): void {
+    for (const slot of this.slots) slot.closeSession();
+    this.closeControl();
+  }
+
+  private closeControl(): void {
+    const control = this.control;
+    this.control = undefined;
+    void control?.then(
+      (session) => session.close(),
+      () => undefined,
+    );
+  }
+
+  dispose(): void {
+    this.unsubscribeLost?.();
+  }
+}

@@ -1,0 +1,106 @@
+import type { EventEmitter } from 'eventemitter3';
+import type { HostDescriptorV1 } from '../backend/v1/types.js';
+import { claimHost, isClaimFree, readClaim } from '../host/host-lease.js';
+import { LABEL, poolSelector, sanitizeLabelValue } from '../host/labels.js';
+import type { ManagedHost } from '../host/managed-host.js';
+import { isOwnerProvablyDead } from '../host/owner-identity.js';
+import type { HostFleet } from './host-fleet.js';
+import type { PoolEvents } from './pool-events.js';
+import type { ResolvedPoolOptions } from './pool-options.js';
+
+/**
+ * At start (adopt = true) and on an interval (adopt = false): look at every host labelled with
+ * this pool id — never anything else (LESSONS #2) — and
+ * - adopt running hosts whose spec matches and whose claim is free (persist mode, up to maxHosts);
+ * - replace hosts whose spec changed, once nobody holds them (LESSONS #4);
+ * - reap stopped hosts older than 2 × hostLifetimeMs, and running hosts whose owner is provably
+ *   dead or whose lease expired past the grace period (LESSONS #3).
+ * Hosts held by a live process are left alone.
+ */
+export async function adoptAndReap(
+  options: ResolvedPoolOptions,
+  fleet: HostFleet,
+  events: EventEmitter<PoolEvents>,
+  adopt: boolean,
+  signal: AbortSignal,
+): Promise<void> {
+  const backend = options.backend;
+  if (!backend.capabilities.persistence || !backend.listHosts || !backend.attachHost) return;
+  const descriptors = await backend.listHosts(poolSelector(options.poolId), { signal });
+  const known = new Set([...fleet.allHosts()].map((host) => host.id));
+  const byLabel = new Map([...options.profiles.keys()].map((name) => [sanitizeLabelValue(name), name]));
+
+  for (const descriptor of descriptors) {
+    if (signal.aborted || known.has(descriptor.id)) continue;
+    const profile = byLabel.get(descriptor.labels[LABEL.profile] ?? '');
+    // A profile this process does not define belongs to another configuration: not ours to judge.
+    if (profile === undefined) continue;
+    const profileFleet = fleet.profile(profile);
+    const specMatches = descriptor.labels[LABEL.spec] === profileFleet.specHash;
+    const ageMs = Date.now() - descriptor.createdAtMs;
+
+    if (descriptor.state === 'stopped') {
+      const creatorDead = isOwnerProvablyDead(descriptor.labels[LABEL.owner] ?? '');
+      if (ageMs > 2 * options.hostLifetimeMs || !specMatches || (!options.persist && creatorDead)) {
+        await remove(descriptor, profile, specMatches ? 'exited and abandoned' : 'spec changed');
+        continue;
+      }
+      if (!(adopt && options.persist && backend.capabilities.stopStart)) continue;
+    } else if (descriptor.state !== 'running') {
+      continue;
+    }
+
+    let host: ManagedHost | undefined;
+    try {
+      host = fleet.wrap(await backend.attachHost(descriptor, { signal }), profile, true);
+      await host.prepare(signal);
+      const claimFree = host.shellAvailable
+        ? isClaimFree(await readClaim(host), options.reapGraceMs)
+        : isOwnerProvablyDead(descriptor.labels[LABEL.owner] ?? '');
+      if (!claimFree) {
+        await release(host);
+        continue;
+      }
+      const tooOld = ageMs > options.hostLifetimeMs;
+      const room = profileFleet.hosts.length < profileFleet.options.maxHosts;
+      if (adopt && options.persist && specMatches && !tooOld && room) {
+        const outcome = host.shellAvailable ? await claimHost(host, options.leaseTtlMs, options.reapGraceMs) : { claimed: true };
+        if (outcome.claimed) {
+          fleet.addAdopted(host);
+          continue;
+        }
+        await release(host);
+        continue;
+      }
+      // Ours to clean: claim first so a concurrent adopter cannot be using it as we remove it.
+      const outcome = host.shellAvailable ? await claimHost(host, options.leaseTtlMs, options.reapGraceMs) : { claimed: true };
+      if (!outcome.claimed) {
+        await release(host);
+        continue;
+      }
+      const reason = !specMatches ? 'spec changed' : tooOld ? 'older than hostLifetimeMs' : options.persist ? 'more hosts than maxHosts' : 'owner gone (persist: false)';
+      host.closeSessions();
+      host.dispose();
+      await host.backendHost.destroy({ force: true });
+      events.emit(specMatches ? 'host:reaped' : 'host:replaced', { hostId: descriptor.id, profile, reason });
+    } catch (error) {
+      if (host) await release(host);
+      events.emit('host:error', { profile, error: error instanceof Error ? error : new Error(String(error)) });
+    }
+  }
+
+  async function remove(descriptor: HostDescriptorV1, profile: string, reason: string): Promise<void> {
+    try {
+      await backend.removeHost?.(descriptor, { signal });
+      events.emit(reason === 'spec changed' ? 'host:replaced' : 'host:reaped', { hostId: descriptor.id, profile, reason });
+    } catch (error) {
+      events.emit('host:error', { profile, error: error instanceof Error ? error : new Error(String(error)) });
+    }
+  }
+}
+
+async function release(host: ManagedHost): Promise<void> {
+  host.closeSessions();
+  host.dispose();
+  await host.backendHost.disconnect().catch(() => undefined);
+}

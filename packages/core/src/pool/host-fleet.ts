@@ -1,0 +1,251 @@
+import type { EventEmitter } from 'eventemitter3';
+import type { HostV1 } from '../backend/v1/types.js';
+import { BerthError, InternalError } from '../errors/index.js';
+import { claimHost, releaseClaim, renewClaim } from '../host/host-lease.js';
+import { buildHostLabels, hashSpec } from '../host/labels.js';
+import { ManagedHost } from '../host/managed-host.js';
+import { CURRENT_OWNER } from '../host/owner-identity.js';
+import type { SlotRecord } from '../slot/slot-record.js';
+import type { SlotState } from '../slot/slot-states.js';
+import { LatencyWindow } from './latency-window.js';
+import type { PoolEvents } from './pool-events.js';
+import type { ResolvedPoolOptions, ResolvedProfileOptions } from './pool-options.js';
+
+interface ProfileFleet {
+  readonly options: ResolvedProfileOptions & { spec: unknown };
+  readonly specHash: string;
+  readonly hosts: ManagedHost[];
+  creating: number;
+  consecutiveFailures: number;
+  retryAtMs: number;
+  lastError: Error | undefined;
+}
+
+export interface FleetCallbacks {
+  /** New capacity (a host came up or a slot freed): serve waiters. */
+  capacityChanged(profile: string): void;
+  /** Creating a host failed with an error retrying will not fix (bad image, auth, options). */
+  createFailedPermanently(profile: string, error: Error): void;
+  slotState(slot: SlotRecord, from: SlotState, to: SlotState): void;
+}
+
+/** Every host of a pool, per profile: creation, adoption, loss, idle removal, health, leases. */
+export class HostFleet {
+  readonly profiles = new Map<string, ProfileFleet>();
+  readonly coldStarts = new LatencyWindow(256);
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly shutdown = new AbortController();
+
+  constructor(
+    private readonly options: ResolvedPoolOptions,
+    private readonly events: EventEmitter<PoolEvents>,
+    private readonly callbacks: FleetCallbacks,
+  ) {
+    for (const [name, profile] of options.profiles) {
+      this.profiles.set(name, {
+        options: profile,
+        specHash: hashSpec(profile.spec, profile.slotsPerHost),
+        hosts: [],
+        creating: 0,
+        consecutiveFailures: 0,
+        retryAtMs: 0,
+        lastError: undefined,
+      });
+    }
+  }
+
+  profile(name: string): ProfileFleet {
+    const fleet = this.profiles.get(name);
+    if (!fleet) throw new InternalError(`No profile '${name}' in this pool.`);
+    return fleet;
+  }
+
+  *allHosts(): Iterable<ManagedHost> {
+    for (const fleet of this.profiles.values()) yield* fleet.hosts;
+  }
+
+  /** Creates hosts until `demandSlots` are covered by hosts being created, within the limits. */
+  scaleFor(name: string, demandSlots: number): void {
+    const fleet = this.profile(name);
+    const inFlightTotal = () => [...this.profiles.values()].reduce((sum, each) => sum + each.creating, 0);
+    while (
+      fleet.creating * fleet.options.slotsPerHost < demandSlots &&
+      fleet.hosts.length + fleet.creating < fleet.options.maxHosts &&
+      inFlightTotal() < this.options.maxConcurrentCreates &&
+      Date.now() >= fleet.retryAtMs &&
+      !this.shutdown.signal.aborted
+    ) {
+      this.track(this.createHost(fleet));
+    }
+    if (Date.now() < fleet.retryAtMs) {
+      const delay = fleet.retryAtMs - Date.now();
+      setTimeout(() => this.callbacks.capacityChanged(name), delay).unref();
+    }
+  }
+
+  /** Holds every profile at `minHosts`. */
+  ensureMinimum(): void {
+    for (const [name, fleet] of this.profiles) {
+      const missing = fleet.options.minHosts - fleet.hosts.length - fleet.creating;
+      if (missing > 0) this.scaleFor(name, (fleet.creating + missing) * fleet.options.slotsPerHost);
+    }
+  }
+
+  lastError(name: string): Error | undefined {
+    return this.profile(name).lastError;
+  }
+
+  private async createHost(fleet: ProfileFleet): Promise<void> {
+    const name = fleet.options.name;
+    fleet.creating += 1;
+    this.events.emit('host:creating', { profile: name });
+    const started = performance.now();
+    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.options.createTimeoutMs)]);
+    let backendHost: HostV1 | undefined;
+    try {
+      backendHost = await this.options.backend.createHost(
+        {
+          profile: name,
+          spec: fleet.options.spec,
+          slotCount: fleet.options.slotsPerHost,
+          labels: buildHostLabels({ poolId: this.options.poolId, profile: name, specHash: fleet.specHash, owner: CURRENT_OWNER }),
+          onProgress: (progress) => this.events.emit('host:progress', { profile: name, ...progress }),
+        },
+        { signal },
+      );
+      const host = this.wrap(backendHost, name, false);
+      await host.prepare(signal);
+      if (host.shellAvailable) await claimHost(host, this.options.leaseTtlMs, this.options.reapGraceMs);
+      if (this.shutdown.signal.aborted) throw new InternalError('The pool closed while the host was being created.');
+      const coldStartMs = performance.now() - started;
+      this.coldStarts.add(coldStartMs);
+      fleet.consecutiveFailures = 0;
+      fleet.lastError = undefined;
+      fleet.hosts.push(host);
+      this.events.emit('host:created', { hostId: host.id, profile: name, coldStartMs });
+      this.events.emit('pool:scaled', { profile: name, hosts: fleet.hosts.length, direction: 'up' });
+    } catch (error) {
+      // A half-made host is removed whatever failed (LESSONS #1).
+      await backendHost?.destroy({ force: true }).catch(() => undefined);
+      const failure = error instanceof Error ? error : new InternalError(String(error));
+      fleet.lastError = failure;
+      fleet.consecutiveFailures += 1;
+      fleet.retryAtMs = Date.now() + Math.min(30_000, 250 * 2 ** Math.min(fleet.consecutiveFailures, 7));
+      if (!this.shutdown.signal.aborted) {
+        this.events.emit('host:error', { profile: name, error: failure });
+        if (!isRetryable(failure)) this.callbacks.createFailedPermanently(name, failure);
+      }
+    } finally {
+      fleet.creating -= 1;
+      this.callbacks.capacityChanged(name);
+    }
+  }
+
+  /** Wraps a backend host (created or adopted) into core's managed host. */
+  wrap(backendHost: HostV1, profile: string, adopted: boolean): ManagedHost {
+    return new ManagedHost(
+      backendHost,
+      profile,
+      this.profile(profile).options.slotsPerHost,
+      {
+        shellStartTimeoutMs: this.options.shellStartTimeoutMs,
+        controlTimeoutMs: this.options.controlTimeoutMs,
+        onSlotState: (slot, from, to) => this.callbacks.slotState(slot, from, to),
+        onLost: (host, reason) => this.onLost(host, reason),
+      },
+      adopted,
+    );
+  }
+
+  addAdopted(host: ManagedHost): void {
+    this.profile(host.profile).hosts.push(host);
+    this.events.emit('host:adopted', { hostId: host.id, profile: host.profile });
+  }
+
+  private onLost(host: ManagedHost, reason: string): void {
+    const fleet = this.profile(host.profile);
+    const index = fleet.hosts.indexOf(host);
+    if (index === -1) return;
+    fleet.hosts.splice(index, 1);
+    this.events.emit('host:lost', { hostId: host.id, profile: host.profile, reason });
+    this.track(this.destroy(host, `lost: ${reason}`));
+    this.ensureMinimum();
+    this.callbacks.capacityChanged(host.profile);
+  }
+
+  /** Removes a host from the pool and the engine. */
+  async destroy(host: ManagedHost, reason: string): Promise<void> {
+    const fleet = this.profile(host.profile);
+    const index = fleet.hosts.indexOf(host);
+    if (index !== -1) fleet.hosts.splice(index, 1);
+    if (host.status === 'ready') host.status = 'removing';
+    host.closeSessions();
+    host.dispose();
+    await host.backendHost.destroy({ force: true }).catch(() => undefined);
+    this.events.emit('host:removed', { hostId: host.id, profile: host.profile, reason });
+  }
+
+  /** Periodic upkeep: idle scale-down, health checks, lease renewal. Never throws. */
+  async tick(now = Date.now()): Promise<void> {
+    for (const [name, fleet] of this.profiles) {
+      const idleTimeoutMs = fleet.options.idleTimeoutMs ?? this.options.idleTimeoutMs;
+      for (const host of [...fleet.hosts]) {
+        if (fleet.hosts.length <= fleet.options.minHosts) break;
+        if (host.status === 'ready' && host.leasedCount === 0 && now - host.idleSinceMs > idleTimeoutMs) {
+          await this.destroy(host, 'idle');
+          this.events.emit('pool:scaled', { profile: name, hosts: fleet.hosts.length, direction: 'down' });
+        }
+      }
+    }
+  }
+
+  async checkHealth(): Promise<void> {
+    await Promise.all(
+      [...this.allHosts()].map(async (host) => {
+        if (host.status !== 'ready') return;
+        const health = await host.backendHost.health().catch(() => undefined);
+        if (health && !health.alive) host.markLost(health.reason ?? 'the engine reports it gone');
+      }),
+    );
+  }
+
+  async renewLeases(): Promise<void> {
+    await Promise.all(
+      [...this.allHosts()].map(async (host) => {
+        if (host.status !== 'ready' || !host.shellAvailable) return;
+        const renewed = await renewClaim(host, this.options.leaseTtlMs).catch(() => true);
+        if (!renewed) host.markLost('another process claimed it');
+      }),
+    );
+  }
+
+  /** Stops creating; then disconnects (persist) or destroys every host. Bounded by `timeoutMs`. */
+  async closeAll(destroy: boolean, timeoutMs: number): Promise<void> {
+    this.shutdown.abort();
+    const work = (async () => {
+      await Promise.allSettled([...this.pending]);
+      await Promise.allSettled(
+        [...this.allHosts()].map(async (host) => {
+          if (destroy) return this.destroy(host, 'pool closed');
+          if (host.shellAvailable && host.status === 'ready') await releaseClaim(host).catch(() => undefined);
+          host.closeSessions();
+          host.dispose();
+          await host.backendHost.disconnect();
+        }),
+      );
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  track(work: Promise<unknown>): void {
+    const tracked = work.catch(() => undefined).finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+  }
+}
+
+function isRetryable(error: Error): boolean {
+  if (!BerthError.isInstance(error)) return true;
+  return error.retryable || error.code === 'INTERNAL' || error.code === 'HOST_LOST';
+}

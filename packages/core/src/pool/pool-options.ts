@@ -1,0 +1,116 @@
+import { z } from 'zod';
+import type { BackendV1 } from '../backend/v1/types.js';
+import { assertBackendV1 } from '../backend/v1/assert-backend.js';
+import { InvalidOptionsError } from '../errors/index.js';
+import { parseWithPath } from '../options/parse-with-path.js';
+
+const ms = (name: string) => z.number({ error: `expected ${name} in milliseconds` }).positive({ error: 'must be > 0 (milliseconds)' });
+const count = z.number().int({ error: 'must be a whole number' });
+
+const profileSchema = z
+  .object({
+    minHosts: count.nonnegative({ error: 'must be ≥ 0' }).default(0),
+    maxHosts: count.positive({ error: 'must be ≥ 1' }).default(1),
+    slotsPerHost: count.positive({ error: 'must be ≥ 1; a host needs at least one slot' }).default(1),
+    /** Hosts idle longer than this are removed, down to `minHosts`. */
+    idleTimeoutMs: ms('idleTimeoutMs').optional(),
+    /** The backend's host spec (image, cpu, memory…), validated by the backend. */
+    host: z.unknown().optional(),
+  })
+  .strict();
+
+const poolSchema = z
+  .object({
+    poolId: z
+      .string()
+      .min(1)
+      .max(63)
+      .regex(/^[A-Za-z0-9_.-]+$/, { error: 'use only letters, digits, `_`, `.` and `-` (it becomes a label)' })
+      .default('default'),
+    persist: z.boolean().default(true),
+    profiles: z.record(z.string().min(1), profileSchema).optional(),
+    defaultProfile: z.string().optional(),
+    acquireTimeoutMs: ms('acquireTimeoutMs').default(120_000),
+    execTimeoutMs: ms('execTimeoutMs').default(600_000),
+    maxOutputBytes: count.positive().default(8 * 1024 * 1024),
+    killGraceMs: z.number().nonnegative().default(1_000),
+    resetOnRelease: z.boolean().default(true),
+    maxConcurrentCreates: count.positive().default(4),
+    idleTimeoutMs: ms('idleTimeoutMs').default(300_000),
+    healthCheckIntervalMs: ms('healthCheckIntervalMs').default(10_000),
+    leaseTtlMs: ms('leaseTtlMs').default(60_000),
+    reapIntervalMs: ms('reapIntervalMs').default(300_000),
+    reapGraceMs: ms('reapGraceMs').optional(),
+    hostLifetimeMs: ms('hostLifetimeMs').default(24 * 3_600_000),
+    drainMode: z.enum(['wait', 'fail']).default('wait'),
+    createTimeoutMs: ms('createTimeoutMs').default(300_000),
+    shellStartTimeoutMs: ms('shellStartTimeoutMs').default(30_000),
+    controlTimeoutMs: ms('controlTimeoutMs').default(30_000),
+    closeTimeoutMs: ms('closeTimeoutMs').default(30_000),
+    handleSignals: z.boolean().default(true),
+  })
+  .strict();
+
+export type ProfileOptions = z.input<typeof profileSchema>;
+export type ResolvedProfileOptions = z.output<typeof profileSchema> & { name: string };
+
+type PoolScalars = Omit<z.input<typeof poolSchema>, 'profiles'>;
+
+export interface PoolOptions<Spec = unknown> extends PoolScalars {
+  backend: BackendV1<Spec>;
+  /** Named host profiles; when omitted, the top-level `minHosts`/`maxHosts`/`slotsPerHost`/`host` form profile `default`. */
+  profiles?: Record<string, ProfileOptions>;
+  minHosts?: number;
+  maxHosts?: number;
+  slotsPerHost?: number;
+  host?: unknown;
+}
+
+export interface ResolvedPoolOptions<Spec = unknown> extends Omit<z.output<typeof poolSchema>, 'profiles' | 'reapGraceMs'> {
+  backend: BackendV1<Spec>;
+  profiles: Map<string, ResolvedProfileOptions & { spec: Spec }>;
+  defaultProfile: string;
+  reapGraceMs: number;
+}
+
+/** Validates pool options once, at construction; every error names the field and the fix. */
+export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPoolOptions<Spec> {
+  if (typeof input !== 'object' || input === null) throw new InvalidOptionsError('options', 'expected an options object.');
+  const { backend, minHosts, maxHosts, slotsPerHost, host, ...rest } = input;
+  assertBackendV1(backend);
+  const shorthand = [minHosts, maxHosts, slotsPerHost, host].some((value) => value !== undefined);
+  if (shorthand && rest.profiles) {
+    throw new InvalidOptionsError(
+      'profiles',
+      'give either `profiles` or the top-level `minHosts`/`maxHosts`/`slotsPerHost`/`host` shorthand, not both.',
+    );
+  }
+  const profilesInput = rest.profiles ?? { default: { minHosts, maxHosts, slotsPerHost, host } };
+  const parsed = parseWithPath(poolSchema, { ...rest, profiles: profilesInput }, '');
+  const profiles = new Map<string, ResolvedProfileOptions & { spec: Spec }>();
+  for (const [name, profile] of Object.entries(parsed.profiles ?? {})) {
+    const path = `profiles.${name}`;
+    if (profile.maxHosts < profile.minHosts) {
+      throw new InvalidOptionsError(
+        `${path}.maxHosts`,
+        `expected \`maxHosts\` (${profile.maxHosts}) to be ≥ \`minHosts\` (${profile.minHosts}); raise maxHosts or lower minHosts.`,
+      );
+    }
+    const spec = (backend as BackendV1<Spec>).resolveHostSpec(profile.host, `${path}.host`);
+    profiles.set(name, { ...profile, name, spec });
+  }
+  const defaultProfile = parsed.defaultProfile ?? (profiles.has('default') ? 'default' : [...profiles.keys()][0]);
+  if (defaultProfile === undefined || !profiles.has(defaultProfile)) {
+    throw new InvalidOptionsError(
+      'defaultProfile',
+      `unknown profile '${String(defaultProfile)}'; known profiles: ${[...profiles.keys()].join(', ') || '(none)'}.`,
+    );
+  }
+  return {
+    ...parsed,
+    backend: backend as BackendV1<Spec>,
+    profiles,
+    defaultProfile,
+    reapGraceMs: parsed.reapGraceMs ?? parsed.leaseTtlMs,
+  };
+}

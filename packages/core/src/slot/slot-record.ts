@@ -1,0 +1,74 @@
+import type { ManagedHost } from '../host/managed-host.js';
+import type { ShellSession } from '../shell/shell-session.js';
+import { type SlotState, assertTransition } from './slot-states.js';
+
+/** One workspace on a host: its state, the current lease token and its long-lived shell. */
+export class SlotRecord {
+  state: SlotState = 'available';
+  /** Identity of the current lease; a handle whose token differs is stale (fencing). */
+  token: object | undefined;
+  trajectoryId: string | undefined;
+  /** Pid of the slot's shell (its process group), for the release sweep; 0 when none is open. */
+  shellPid = 0;
+  /** Something ran in the slot since it was last cleaned: release must sweep (and maybe reset). */
+  dirty = false;
+  private session: Promise<ShellSession> | undefined;
+
+  constructor(
+    readonly host: ManagedHost,
+    readonly index: number,
+    readonly workspace: string,
+    private readonly onState: (slot: SlotRecord, from: SlotState, to: SlotState) => void,
+  ) {}
+
+  get id(): string {
+    return `${this.host.id}/slot_${this.index}`;
+  }
+
+  moveTo(to: SlotState): void {
+    const from = this.state;
+    if (from === 'error' && to === 'error') return;
+    assertTransition(this.id, from, to);
+    this.state = to;
+    this.onState(this, from, to);
+  }
+
+  /** The slot's shell, opened on first use and reopened after a dropped transport. */
+  sessionFor(signal?: AbortSignal): Promise<ShellSession> {
+    if (!this.session) {
+      const opening = this.host.openSession(signal);
+      this.session = opening;
+      opening.then(
+        (session) => {
+          this.shellPid = session.shellPid;
+          session.onClose((info) => {
+            if (this.session === opening) this.session = undefined;
+            this.shellPid = 0;
+            // A shell that died under us (killed, host gone) means the host is lost; a dropped
+            // transport (a websocket) is reopened on next use instead.
+            if (!session.closedByUs && !info.transportDropped) {
+              this.host.markLost(
+                `the shell of slot_${this.index} exited${info.exitCode === undefined ? '' : ` with code ${info.exitCode}`}${info.error ? ` (${info.error.message})` : ''}`,
+              );
+            }
+          });
+        },
+        () => {
+          if (this.session === opening) this.session = undefined;
+        },
+      );
+    }
+    return this.session;
+  }
+
+  /** Closes the shell deliberately (not a loss); the next use opens a new one. */
+  closeSession(): void {
+    const session = this.session;
+    this.session = undefined;
+    this.shellPid = 0;
+    void session?.then(
+      (opened) => opened.close(),
+      () => undefined,
+    );
+  }
+}
