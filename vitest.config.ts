@@ -20,6 +20,8 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 180_000,
           pool: 'forks',
+          // One engine-heavy file at a time: on 2 cores, parallel suites would measure each other.
+          fileParallelism: false,
         },
       },
     ],

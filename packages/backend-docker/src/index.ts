@@ -24,3 +24,4 @@ export {
   resolveDockerEndpoints,
 } from './resolve-docker-endpoints.js';
 export { resolveHostSpec } from './resolve-host-spec.js';
+export { backendFromEnv, DOCKER_ENV } from './backend-from-env.js';

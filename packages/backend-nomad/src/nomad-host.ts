@@ -85,6 +85,7 @@ export class NomadHost implements HostV1 {
     const { channel, session } = await openShellChannel(this.client, this.allocationId, TASK_NAME, {
       ...options,
       command,
+      hostGoneReason: () => this.goneReason(),
     });
     this.channels.add(session);
     void session.exited.then(() => this.channels.delete(session));
@@ -94,6 +95,12 @@ export class NomadHost implements HostV1 {
   /** One-shot exec of `argv` directly (no shell), through its own exec session. */
   run(argv: readonly string[], options: OneShotRunOptionsV1 = {}): Promise<OneShotResultV1> {
     return runOneShot(this.client, this.allocationId, TASK_NAME, argv, options, this.driver === 'raw_exec');
+  }
+
+  /** Why the allocation is gone, or undefined while it runs or Nomad does not answer within 3 s. */
+  private async goneReason(): Promise<string | undefined> {
+    const health = await this.health({ signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
+    return health && !health.alive ? (health.reason ?? 'gone') : undefined;
   }
 
   async health(options: WaitOptions = {}): Promise<HostHealthV1> {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { HostChannelV1 } from '@berth/core';
-import { BackendUnavailableError, BerthError, throwIfAborted } from '@berth/core';
+import type { ChannelCloseInfoV1, HostChannelV1 } from '@berth/core';
+import { BackendUnavailableError, BerthError, HostLostError, throwIfAborted } from '@berth/core';
 import type { NomadClient } from './client/nomad-client.js';
-import type { NomadExecSession } from './client/nomad-exec-session.js';
+import type { NomadExecExit, NomadExecSession } from './client/nomad-exec-session.js';
 
 export interface OpenShellChannelOptions {
   readonly signal?: AbortSignal;
@@ -12,6 +12,12 @@ export interface OpenShellChannelOptions {
   readonly readyTimeoutMs?: number;
   /** argv of the shell. Default `['sh']`. */
   readonly command?: readonly string[];
+  /**
+   * Asked when the websocket closes without an exit frame: why the host is gone, or undefined when
+   * it still runs (or Nomad cannot tell). A gone host means the shell died with it (no
+   * `transportDropped`); otherwise only the transport dropped and core reopens between commands.
+   */
+  readonly hostGoneReason?: () => Promise<string | undefined>;
 }
 
 /**
@@ -35,7 +41,7 @@ export async function openShellChannel(
     try {
       await awaitReady(session, options.readyTimeoutMs ?? 15_000, options.signal);
       const closed = session.exited.then((exit) =>
-        exit.exitCode === undefined ? { error: exit.error } : { exitCode: exit.exitCode },
+        channelCloseInfo(exit, allocationId, options.hostGoneReason),
       );
       const channel: HostChannelV1 = {
         stdin: session.stdin,
@@ -58,6 +64,33 @@ export async function openShellChannel(
     [client.config.address],
     { cause: lastError },
   );
+}
+
+/**
+ * What core learns when a shell channel closes. An exit frame means the shell itself ended. A close
+ * we asked for, or one Nomad refused (auth, unknown allocation/task), is a plain error. Any other
+ * close without an exit frame (socket reset, heartbeat timeout, agent restart, code 1006) is a
+ * dropped transport — unless the allocation is gone, in which case the shell died with it.
+ */
+export async function channelCloseInfo(
+  exit: NomadExecExit,
+  hostId: string,
+  hostGoneReason: (() => Promise<string | undefined>) | undefined,
+): Promise<ChannelCloseInfoV1> {
+  if (exit.exitCode !== undefined) return { exitCode: exit.exitCode };
+  const error = exit.error;
+  if (
+    BerthError.hasCode(error, 'ABORTED') ||
+    BerthError.hasCode(error, 'AUTHENTICATION') ||
+    BerthError.hasCode(error, 'NOT_FOUND')
+  ) {
+    return { error };
+  }
+  const gone = await hostGoneReason?.().catch(() => undefined);
+  if (gone !== undefined) {
+    return { error: new HostLostError(hostId, gone, { cause: error }) };
+  }
+  return { error, transportDropped: true };
 }
 
 /** Sends the marker and consumes stdout up to and including its line; leaves later bytes unread. */

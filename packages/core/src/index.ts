@@ -1,4 +1,5 @@
 export {
+  assertBackendV1,
   BACKEND_SPECIFICATION_V1,
   type BackendCapabilitiesV1,
   type BackendV1,
@@ -15,7 +16,6 @@ export {
   type OneShotResultV1,
   type OneShotRunOptionsV1,
   type WaitOptions,
-  assertBackendV1,
 } from './backend/v1/index.js';
 export {
   AbortedError,
@@ -37,9 +37,16 @@ export {
   SlotStateError,
   throwIfAborted,
 } from './errors/index.js';
-export { BERTH_VERSION, LABEL, buildHostLabels, hashSpec, poolSelector, sanitizeLabelValue } from './host/labels.js';
+export {
+  BERTH_VERSION,
+  buildHostLabels,
+  hashSpec,
+  LABEL,
+  poolSelector,
+  sanitizeLabelValue,
+} from './host/labels.js';
 export { CURRENT_OWNER, isOwnerProvablyDead } from './host/owner-identity.js';
-export { type LocalBackendOptions, createLocalBackend } from './local/create-local-backend.js';
+export { createLocalBackend, type LocalBackendOptions } from './local/create-local-backend.js';
 export type { LocalHostSpec, ResolvedLocalHostSpec } from './local/local-host-spec.js';
 export { parseWithPath } from './options/parse-with-path.js';
 export type { BatchItem, BatchOptions, BatchOutcome } from './pool/exec-batch.js';
@@ -54,9 +61,15 @@ export {
 export type { PoolOptions, ProfileOptions, ResolvedPoolOptions } from './pool/pool-options.js';
 export { resolvePoolOptions } from './pool/pool-options.js';
 export type { PoolStats, ProfileStats } from './pool/pool-stats.js';
-export { type AcquireOptions, type CloseOptions, type DrainOptions, SlotPool, createPool } from './pool/slot-pool.js';
+export {
+  type AcquireOptions,
+  type CloseOptions,
+  createPool,
+  type DrainOptions,
+  SlotPool,
+} from './pool/slot-pool.js';
 export { shellQuote } from './shell/shell-script.js';
-export { SLOT_STATES, SLOT_TRANSITIONS, type SlotState, canTransition } from './slot/slot-states.js';
+export { canTransition, SLOT_STATES, SLOT_TRANSITIONS, type SlotState } from './slot/slot-states.js';
 export type {
   ExecChunk,
   ExecOptions,

@@ -78,17 +78,24 @@ export class SlotStateError extends BerthError {
 export class HostLostError extends BerthError {
   readonly hostId: string;
   constructor(hostId: string, reason: string, options?: BerthErrorOptions) {
-    super('HOST_LOST', `Host ${hostId} was lost: ${reason}. Acquire a new slot; the pool replaces the host.`, {
-      retryable: true,
-      ...options,
-    });
+    super(
+      'HOST_LOST',
+      `Host ${hostId} was lost: ${reason}. Acquire a new slot; the pool replaces the host.`,
+      {
+        retryable: true,
+        ...options,
+      },
+    );
     this.name = 'HostLostError';
     this.hostId = hostId;
   }
 }
 
 export class PoolClosedError extends BerthError {
-  constructor(message = 'The pool is closed; create a new pool to acquire slots.', options?: BerthErrorOptions) {
+  constructor(
+    message = 'The pool is closed; create a new pool to acquire slots.',
+    options?: BerthErrorOptions,
+  ) {
     super('POOL_CLOSED', message, options);
     this.name = 'PoolClosedError';
   }

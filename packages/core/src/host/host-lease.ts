@@ -60,7 +60,11 @@ export async function releaseClaim(host: ManagedHost): Promise<void> {
   if (current?.owner === CURRENT_OWNER) await compareAndSwap(host, current, '');
 }
 
-async function compareAndSwap(host: ManagedHost, expected: HostClaim | undefined, next: string): Promise<boolean> {
+async function compareAndSwap(
+  host: ManagedHost,
+  expected: HostClaim | undefined,
+  next: string,
+): Promise<boolean> {
   const file = shellQuote(claimFile(host));
   const lock = shellQuote(`${claimFile(host)}.lock`);
   const expectedText = shellQuote(expected ? `${expected.owner} ${expected.expiresAtMs}` : '');

@@ -1,8 +1,10 @@
 import path from 'node:path/posix';
+import type { Readable } from 'node:stream';
+import tarStream from 'tar-stream';
 import type { HostV1 } from '../backend/v1/types.js';
 import { BerthError, HostLostError, InternalError } from '../errors/index.js';
-import { ShellSession } from '../shell/shell-session.js';
 import { inlineScript, shellQuote } from '../shell/shell-script.js';
+import { ShellSession } from '../shell/shell-session.js';
 import { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
 
@@ -73,15 +75,31 @@ export class ManagedHost {
   async prepare(signal?: AbortSignal): Promise<void> {
     const directories = [path.join(this.stateDirectory, 'tmp'), ...this.slots.map((slot) => slot.workspace)];
     try {
-      const result = await this.runControl(`mkdir -p ${directories.map((dir) => shellQuote(dir)).join(' ')}`, signal);
+      const result = await this.runControl(
+        `mkdir -p ${directories.map((dir) => shellQuote(dir)).join(' ')}`,
+        signal,
+      );
       if (result.exitCode !== 0) {
-        throw new InternalError(`Could not create slot workspaces on host ${this.id}: ${result.stderr.trim()}`);
+        throw new InternalError(
+          `Could not create slot workspaces on host ${this.id}: ${result.stderr.trim()}`,
+        );
       }
     } catch (error) {
       if (!BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED') || !this.backendHost.run) throw error;
       // No shell in this host: one-shot exec mode. Lay out the workspaces with a one-shot mkdir.
       this.hasShell = false;
-      await this.backendHost.run(['mkdir', '-p', ...directories], { signal }).catch(() => undefined);
+      const made = await this.backendHost.run(['mkdir', '-p', ...directories], { signal }).catch(() => undefined);
+      if (made?.exitCode !== 0 && this.backendHost.putArchive) {
+        // Not even `mkdir` on PATH (e.g. only a static busybox): create them through the archive API.
+        const names = new Set<string>();
+        for (const dir of directories) {
+          for (let at = dir; at !== '/' && at !== '.'; at = path.dirname(at)) names.add(`${path.relative('/', at)}/`);
+        }
+        const pack = tarStream.pack();
+        for (const name of [...names].sort()) pack.entry({ name, type: 'directory', mode: 0o755 });
+        pack.finalize();
+        await this.backendHost.putArchive('/', pack as unknown as Readable, { signal }).catch(() => undefined);
+      }
     }
   }
 
@@ -101,7 +119,12 @@ export class ManagedHost {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         session.close();
-        reject(new HostLostError(this.id, `control shell did not answer within ${this.options.controlTimeoutMs} ms`));
+        reject(
+          new HostLostError(
+            this.id,
+            `control shell did not answer within ${this.options.controlTimeoutMs} ms`,
+          ),
+        );
       }, this.options.controlTimeoutMs);
     });
     try {
@@ -112,7 +135,11 @@ export class ManagedHost {
         }),
         timeout,
       ]);
-      return { exitCode, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') };
+      return {
+        exitCode,
+        stdout: Buffer.concat(stdout).toString('utf8'),
+        stderr: Buffer.concat(stderr).toString('utf8'),
+      };
     } finally {
       clearTimeout(timer);
     }
@@ -127,7 +154,9 @@ export class ManagedHost {
           session.onClose((info) => {
             this.control = undefined;
             if (!info.transportDropped && this.status === 'ready' && !session.closedByUs) {
-              this.markLost(`its control shell exited${info.exitCode === undefined ? '' : ` with code ${info.exitCode}`}`);
+              this.markLost(
+                `its control shell exited${info.exitCode === undefined ? '' : ` with code ${info.exitCode}`}`,
+              );
             }
           }),
         () => {
@@ -166,18 +195,20 @@ export class ManagedHost {
     if (steps.length === 0) return;
     const result = await this.runControl(steps.join('\n'));
     if (result.exitCode !== 0) {
-      throw new InternalError(`Could not clean ${slot.id}: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+      throw new InternalError(
+        `Could not clean ${slot.id}: ${result.stderr.trim() || `exit ${result.exitCode}`}`,
+      );
     }
   }
 
   /** Empties a slot workspace, dotfiles included, without following symlinks out of it. */
   async resetWorkspace(workspace: string): Promise<void> {
     const quoted = shellQuote(workspace);
-    const result = await this.runControl(
-      `rm -rf ${quoted} && mkdir -p ${quoted}`,
-    );
+    const result = await this.runControl(`rm -rf ${quoted} && mkdir -p ${quoted}`);
     if (result.exitCode !== 0) {
-      throw new InternalError(`Could not reset workspace ${workspace} on host ${this.id}: ${result.stderr.trim()}`);
+      throw new InternalError(
+        `Could not reset workspace ${workspace} on host ${this.id}: ${result.stderr.trim()}`,
+      );
     }
   }
 

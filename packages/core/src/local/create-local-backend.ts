@@ -48,7 +48,13 @@ export function createLocalBackend(options: LocalBackendOptions = {}): BackendV1
   return {
     specificationVersion: BACKEND_SPECIFICATION_V1,
     backendId: 'local',
-    capabilities: { persistence: true, archive: true, oneShotExec: true, hostLossEvents: false, stopStart: false },
+    capabilities: {
+      persistence: true,
+      archive: true,
+      oneShotExec: true,
+      hostLossEvents: false,
+      stopStart: false,
+    },
 
     resolveHostSpec: resolveLocalHostSpec,
 
@@ -58,7 +64,12 @@ export function createLocalBackend(options: LocalBackendOptions = {}): BackendV1
       const directory = path.join(baseDirectory, id);
       try {
         await mkdir(path.join(directory, 'workspace'), { recursive: true });
-        const marker: Marker = { id, labels: { ...request.labels }, createdAtMs: Date.now(), spec: request.spec };
+        const marker: Marker = {
+          id,
+          labels: { ...request.labels },
+          createdAtMs: Date.now(),
+          spec: request.spec,
+        };
         await writeFile(path.join(directory, MARKER_FILE), JSON.stringify(marker));
         throwIfAborted(wait.signal);
       } catch (error) {
@@ -81,7 +92,12 @@ export function createLocalBackend(options: LocalBackendOptions = {}): BackendV1
         if (!marker) continue;
         const matches = Object.entries(selector).every(([key, value]) => marker.labels[key] === value);
         if (matches) {
-          found.push({ id: marker.id, labels: marker.labels, state: 'running', createdAtMs: marker.createdAtMs });
+          found.push({
+            id: marker.id,
+            labels: marker.labels,
+            state: 'running',
+            createdAtMs: marker.createdAtMs,
+          });
         }
       }
       return found;
@@ -90,7 +106,8 @@ export function createLocalBackend(options: LocalBackendOptions = {}): BackendV1
     async attachHost(descriptor: HostDescriptorV1) {
       const directory = path.join(baseDirectory, descriptor.id);
       const marker = await readMarker(directory);
-      if (!marker) throw new NotFoundError(`Local host ${descriptor.id} no longer exists in ${baseDirectory}.`);
+      if (!marker)
+        throw new NotFoundError(`Local host ${descriptor.id} no longer exists in ${baseDirectory}.`);
       return new LocalHost(marker.id, directory, marker.labels, marker.spec);
     },
 

@@ -44,8 +44,12 @@ export class LocalHost implements HostV1 {
     this.children.add(child);
     const closed = new Promise<ChannelCloseInfoV1>((resolve) => {
       child.once('error', (error) => resolve({ error }));
-      child.once('close', (code, signal) => {
+      // 'exit', not 'close': a command's orphaned children may hold the pipes open long after
+      // the shell itself died, and the loss must be reported now, not when they finish.
+      child.once('exit', (code, signal) => {
         this.children.delete(child);
+        child.stdout?.destroy();
+        child.stderr?.destroy();
         resolve(signal ? { error: new Error(`shell killed by ${signal}`) } : { exitCode: code ?? -1 });
       });
     });
@@ -123,6 +127,17 @@ export class LocalHost implements HostV1 {
 
   async destroy(): Promise<void> {
     this.destroyed = true;
+    // Shells run detached, each leading its own process group: kill the groups, so background
+    // processes the slots started die with the host instead of outliving it.
+    for (const child of this.children) {
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    }
     await this.disconnect();
     await rm(this.directory, { recursive: true, force: true });
   }

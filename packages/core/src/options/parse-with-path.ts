@@ -5,7 +5,11 @@ import { InvalidOptionsError } from '../errors/index.js';
  * Parses `input` with `schema` and turns the first issue into an `InvalidOptionsError` naming the
  * full dotted path (`profiles.gpu.maxHosts`), so the user knows exactly which option to fix.
  */
-export function parseWithPath<Schema extends z.ZodType>(schema: Schema, input: unknown, path: string): z.output<Schema> {
+export function parseWithPath<Schema extends z.ZodType>(
+  schema: Schema,
+  input: unknown,
+  path: string,
+): z.output<Schema> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;

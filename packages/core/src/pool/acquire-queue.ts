@@ -53,7 +53,10 @@ export class AcquireQueue<T> {
           reject(error);
         },
       };
-      const onAbort = () => waiter.reject(new AbortedError('acquire() was aborted while waiting for a slot.', { cause: signal?.reason }));
+      const onAbort = () =>
+        waiter.reject(
+          new AbortedError('acquire() was aborted while waiting for a slot.', { cause: signal?.reason }),
+        );
       timer = setTimeout(() => waiter.reject(new AcquireTimeoutError(describeTimeout())), timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);

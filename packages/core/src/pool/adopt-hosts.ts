@@ -64,7 +64,9 @@ export async function adoptAndReap(
       const tooOld = ageMs > options.hostLifetimeMs;
       const room = profileFleet.hosts.length < profileFleet.options.maxHosts;
       if (adopt && options.persist && specMatches && !tooOld && room) {
-        const outcome = host.shellAvailable ? await claimHost(host, options.leaseTtlMs, options.reapGraceMs) : { claimed: true };
+        const outcome = host.shellAvailable
+          ? await claimHost(host, options.leaseTtlMs, options.reapGraceMs)
+          : { claimed: true };
         if (outcome.claimed) {
           fleet.addAdopted(host);
           continue;
@@ -73,28 +75,46 @@ export async function adoptAndReap(
         continue;
       }
       // Ours to clean: claim first so a concurrent adopter cannot be using it as we remove it.
-      const outcome = host.shellAvailable ? await claimHost(host, options.leaseTtlMs, options.reapGraceMs) : { claimed: true };
+      const outcome = host.shellAvailable
+        ? await claimHost(host, options.leaseTtlMs, options.reapGraceMs)
+        : { claimed: true };
       if (!outcome.claimed) {
         await release(host);
         continue;
       }
-      const reason = !specMatches ? 'spec changed' : tooOld ? 'older than hostLifetimeMs' : options.persist ? 'more hosts than maxHosts' : 'owner gone (persist: false)';
+      const reason = !specMatches
+        ? 'spec changed'
+        : tooOld
+          ? 'older than hostLifetimeMs'
+          : options.persist
+            ? 'more hosts than maxHosts'
+            : 'owner gone (persist: false)';
       host.closeSessions();
       host.dispose();
       await host.backendHost.destroy({ force: true });
       events.emit(specMatches ? 'host:reaped' : 'host:replaced', { hostId: descriptor.id, profile, reason });
     } catch (error) {
       if (host) await release(host);
-      events.emit('host:error', { profile, error: error instanceof Error ? error : new Error(String(error)) });
+      events.emit('host:error', {
+        profile,
+        error: error instanceof Error ? error : new Error(String(error)),
+      });
     }
   }
 
   async function remove(descriptor: HostDescriptorV1, profile: string, reason: string): Promise<void> {
     try {
       await backend.removeHost?.(descriptor, { signal });
-      events.emit(reason === 'spec changed' ? 'host:replaced' : 'host:reaped', { hostId: descriptor.id, profile, reason });
+      events.emit(reason === 'spec changed' ? 'host:replaced' : 'host:reaped', {
+        hostId: descriptor.id,
+        profile,
+        reason,
+      });
     } catch (error) {
-      events.emit('host:error', { profile, error: error instanceof Error ? error : new Error(String(error)) });
+      events.emit('host:error', {
+        profile,
+        error: error instanceof Error ? error : new Error(String(error)),
+      });
     }
   }
 }

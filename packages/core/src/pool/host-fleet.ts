@@ -102,13 +102,19 @@ export class HostFleet {
     const started = performance.now();
     const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.options.createTimeoutMs)]);
     let backendHost: HostV1 | undefined;
+    let succeeded = false;
     try {
       backendHost = await this.options.backend.createHost(
         {
           profile: name,
           spec: fleet.options.spec,
           slotCount: fleet.options.slotsPerHost,
-          labels: buildHostLabels({ poolId: this.options.poolId, profile: name, specHash: fleet.specHash, owner: CURRENT_OWNER }),
+          labels: buildHostLabels({
+            poolId: this.options.poolId,
+            profile: name,
+            specHash: fleet.specHash,
+            owner: CURRENT_OWNER,
+          }),
           onProgress: (progress) => this.events.emit('host:progress', { profile: name, ...progress }),
         },
         { signal },
@@ -116,7 +122,8 @@ export class HostFleet {
       const host = this.wrap(backendHost, name, false);
       await host.prepare(signal);
       if (host.shellAvailable) await claimHost(host, this.options.leaseTtlMs, this.options.reapGraceMs);
-      if (this.shutdown.signal.aborted) throw new InternalError('The pool closed while the host was being created.');
+      if (this.shutdown.signal.aborted)
+        throw new InternalError('The pool closed while the host was being created.');
       const coldStartMs = performance.now() - started;
       this.coldStarts.add(coldStartMs);
       fleet.consecutiveFailures = 0;
@@ -124,6 +131,7 @@ export class HostFleet {
       fleet.hosts.push(host);
       this.events.emit('host:created', { hostId: host.id, profile: name, coldStartMs });
       this.events.emit('pool:scaled', { profile: name, hosts: fleet.hosts.length, direction: 'up' });
+      succeeded = true;
     } catch (error) {
       // A half-made host is removed whatever failed (LESSONS #1).
       await backendHost?.destroy({ force: true }).catch(() => undefined);
@@ -137,7 +145,13 @@ export class HostFleet {
       }
     } finally {
       fleet.creating -= 1;
+      // Pre-warming beyond maxConcurrentCreates: start the next creation as each one lands.
+      if (succeeded && !this.shutdown.signal.aborted) this.ensureMinimum();
       this.callbacks.capacityChanged(name);
+      // Pre-warm and replacement may need more hosts than `maxConcurrentCreates` lets start at
+      // once: start the next one as a creation slot frees up (else `minHosts` above the cap
+      // waited for the idle tick, and `createPool()` — which waits for minHosts — hung forever).
+      if (!this.shutdown.signal.aborted) this.ensureMinimum();
     }
   }
 

@@ -16,7 +16,12 @@ export interface PoolEvents {
   'slot:state': (event: { slotId: string; hostId: string; from: SlotState; to: SlotState }) => void;
   'slot:acquired': (event: { slotId: string; trajectoryId: string | undefined; waitMs: number }) => void;
   'slot:released': (event: { slotId: string }) => void;
-  'exec:end': (event: { slotId: string; exitCode: number | undefined; durationMs: number | undefined; error?: Error }) => void;
+  'exec:end': (event: {
+    slotId: string;
+    exitCode: number | undefined;
+    durationMs: number | undefined;
+    error?: Error;
+  }) => void;
   'pool:scaled': (event: { profile: string; hosts: number; direction: 'up' | 'down' }) => void;
   'pool:drained': () => void;
   'pool:closed': () => void;

@@ -2,7 +2,7 @@ import type { BackendV1 } from '../backend/v1/types.js';
 import { BackendUnavailableError, InvalidOptionsError } from '../errors/index.js';
 import { createLocalBackend } from '../local/create-local-backend.js';
 import type { PoolOptions } from './pool-options.js';
-import { type SlotPool, createPool } from './slot-pool.js';
+import { createPool, type SlotPool } from './slot-pool.js';
 
 /** What a backend package exports so `BERTH_BACKEND=<name>` can configure it from the environment. */
 export interface BackendFromEnv {
@@ -25,7 +25,10 @@ const NAME = /^[a-z][a-z0-9-]*$/;
 export async function poolOptionsFromEnv(env: Env = process.env): Promise<PoolOptions> {
   const name = (env.BERTH_BACKEND ?? 'local').trim();
   if (!NAME.test(name)) {
-    throw new InvalidOptionsError('BERTH_BACKEND', `'${name}' is not a backend name; use e.g. local, docker or nomad.`);
+    throw new InvalidOptionsError(
+      'BERTH_BACKEND',
+      `'${name}' is not a backend name; use e.g. local, docker or nomad.`,
+    );
   }
   let configured: BackendFromEnv;
   if (name === 'local') {
@@ -43,7 +46,10 @@ export async function poolOptionsFromEnv(env: Env = process.env): Promise<PoolOp
       );
     }
     if (typeof module.backendFromEnv !== 'function') {
-      throw new InvalidOptionsError('BERTH_BACKEND', `${specifier} does not export backendFromEnv(); upgrade it.`);
+      throw new InvalidOptionsError(
+        'BERTH_BACKEND',
+        `${specifier} does not export backendFromEnv(); upgrade it.`,
+      );
     }
     configured = module.backendFromEnv(env);
   }
@@ -63,7 +69,10 @@ export async function poolOptionsFromEnv(env: Env = process.env): Promise<PoolOp
 }
 
 /** `createPool()` from `BERTH_*` variables; `overrides` win over the environment. */
-export async function poolFromEnv(overrides: Partial<PoolOptions> = {}, env: Env = process.env): Promise<SlotPool> {
+export async function poolFromEnv(
+  overrides: Partial<PoolOptions> = {},
+  env: Env = process.env,
+): Promise<SlotPool> {
   const fromEnv = await poolOptionsFromEnv(env);
   const merged = Object.fromEntries(
     Object.entries({ ...fromEnv, ...overrides }).filter(([, value]) => value !== undefined),

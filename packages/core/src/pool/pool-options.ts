@@ -1,10 +1,11 @@
 import { z } from 'zod';
-import type { BackendV1 } from '../backend/v1/types.js';
 import { assertBackendV1 } from '../backend/v1/assert-backend.js';
+import type { BackendV1 } from '../backend/v1/types.js';
 import { InvalidOptionsError } from '../errors/index.js';
 import { parseWithPath } from '../options/parse-with-path.js';
 
-const ms = (name: string) => z.number({ error: `expected ${name} in milliseconds` }).positive({ error: 'must be > 0 (milliseconds)' });
+const ms = (name: string) =>
+  z.number({ error: `expected ${name} in milliseconds` }).positive({ error: 'must be > 0 (milliseconds)' });
 const count = z.number().int({ error: 'must be a whole number' });
 
 const profileSchema = z
@@ -25,7 +26,9 @@ const poolSchema = z
       .string()
       .min(1)
       .max(63)
-      .regex(/^[A-Za-z0-9_.-]+$/, { error: 'use only letters, digits, `_`, `.` and `-` (it becomes a label)' })
+      .regex(/^[A-Za-z0-9_.-]+$/, {
+        error: 'use only letters, digits, `_`, `.` and `-` (it becomes a label)',
+      })
       .default('default'),
     persist: z.boolean().default(true),
     profiles: z.record(z.string().min(1), profileSchema).optional(),
@@ -66,7 +69,8 @@ export interface PoolOptions<Spec = unknown> extends PoolScalars {
   host?: unknown;
 }
 
-export interface ResolvedPoolOptions<Spec = unknown> extends Omit<z.output<typeof poolSchema>, 'profiles' | 'reapGraceMs'> {
+export interface ResolvedPoolOptions<Spec = unknown>
+  extends Omit<z.output<typeof poolSchema>, 'profiles' | 'reapGraceMs'> {
   backend: BackendV1<Spec>;
   profiles: Map<string, ResolvedProfileOptions & { spec: Spec }>;
   defaultProfile: string;
@@ -75,7 +79,8 @@ export interface ResolvedPoolOptions<Spec = unknown> extends Omit<z.output<typeo
 
 /** Validates pool options once, at construction; every error names the field and the fix. */
 export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPoolOptions<Spec> {
-  if (typeof input !== 'object' || input === null) throw new InvalidOptionsError('options', 'expected an options object.');
+  if (typeof input !== 'object' || input === null)
+    throw new InvalidOptionsError('options', 'expected an options object.');
   const { backend, minHosts, maxHosts, slotsPerHost, host, ...rest } = input;
   assertBackendV1(backend);
   const shorthand = [minHosts, maxHosts, slotsPerHost, host].some((value) => value !== undefined);
@@ -99,7 +104,8 @@ export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPool
     const spec = (backend as BackendV1<Spec>).resolveHostSpec(profile.host, `${path}.host`);
     profiles.set(name, { ...profile, name, spec });
   }
-  const defaultProfile = parsed.defaultProfile ?? (profiles.has('default') ? 'default' : [...profiles.keys()][0]);
+  const defaultProfile =
+    parsed.defaultProfile ?? (profiles.has('default') ? 'default' : [...profiles.keys()][0]);
   if (defaultProfile === undefined || !profiles.has(defaultProfile)) {
     throw new InvalidOptionsError(
       'defaultProfile',

@@ -26,7 +26,13 @@ export interface PoolStats {
 
 export function collectStats(
   fleet: HostFleet,
-  extra: { queueDepth: number; waits: LatencyWindow; acquiredTotal: number; draining: boolean; closed: boolean },
+  extra: {
+    queueDepth: number;
+    waits: LatencyWindow;
+    acquiredTotal: number;
+    draining: boolean;
+    closed: boolean;
+  },
 ): PoolStats {
   const slots = Object.fromEntries(SLOT_STATES.map((state) => [state, 0])) as Record<SlotState, number>;
   const profiles: Record<string, ProfileStats> = {};
@@ -53,7 +59,11 @@ export function collectStats(
     queueDepth: extra.queueDepth,
     acquiredTotal: extra.acquiredTotal,
     waitMs: { p50: extra.waits.percentile(50), p99: extra.waits.percentile(99) },
-    coldStartMs: { p50: fleet.coldStarts.percentile(50), p99: fleet.coldStarts.percentile(99), count: fleet.coldStarts.count },
+    coldStartMs: {
+      p50: fleet.coldStarts.percentile(50),
+      p99: fleet.coldStarts.percentile(99),
+      count: fleet.coldStarts.count,
+    },
     draining: extra.draining,
     closed: extra.closed,
   };

@@ -9,19 +9,19 @@ import {
   throwIfAborted,
 } from '../errors/index.js';
 import type { ManagedHost } from '../host/managed-host.js';
-import { type LeaseOwner, LeasedSlot } from '../slot/leased-slot.js';
+import { LeasedSlot, type LeaseOwner } from '../slot/leased-slot.js';
 import type { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
 import type { ExecResult, ReleaseOptions, Slot } from '../slot/slot-types.js';
 import { AcquireQueue } from './acquire-queue.js';
 import { adoptAndReap } from './adopt-hosts.js';
 import { type BatchItem, type BatchOptions, type BatchOutcome, runBatch } from './exec-batch.js';
+import { registerForExit } from './exit-cleanup.js';
 import { HostFleet } from './host-fleet.js';
 import { LatencyWindow } from './latency-window.js';
-import { registerForExit } from './exit-cleanup.js';
 import type { PoolEvents } from './pool-events.js';
 import { type PoolOptions, type ResolvedPoolOptions, resolvePoolOptions } from './pool-options.js';
-import { type PoolStats, collectStats } from './pool-stats.js';
+import { collectStats, type PoolStats } from './pool-stats.js';
 
 export interface AcquireOptions {
   profile?: string;
@@ -116,7 +116,13 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     every(this.options.healthCheckIntervalMs, () => this.fleet.checkHealth());
     every(Math.max(1_000, this.options.leaseTtlMs / 3), () => this.fleet.renewLeases());
     every(this.options.reapIntervalMs, () =>
-      adoptAndReap(this.options as ResolvedPoolOptions, this.fleet, this, false, AbortSignal.timeout(60_000)).catch(() => undefined),
+      adoptAndReap(
+        this.options as ResolvedPoolOptions,
+        this.fleet,
+        this,
+        false,
+        AbortSignal.timeout(60_000),
+      ).catch(() => undefined),
     );
     return this;
   }
@@ -134,7 +140,10 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
       );
     }
     if (options.timeoutMs !== undefined && !(options.timeoutMs > 0)) {
-      throw new InvalidOptionsError('timeoutMs', `expected a positive number of milliseconds, got ${options.timeoutMs}.`);
+      throw new InvalidOptionsError(
+        'timeoutMs',
+        `expected a positive number of milliseconds, got ${options.timeoutMs}.`,
+      );
     }
     // Fast path: nobody is waiting ahead of us and a slot is free.
     if (!this.draining && this.queue.lengthFor(profile) === 0) {
@@ -150,7 +159,10 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
   }
 
   /** Runs every item on its own slot, `concurrency` at a time; one outcome per item, never all-or-nothing. */
-  execBatch<T = ExecResult>(items: readonly BatchItem<T>[], options: BatchOptions = {}): Promise<BatchOutcome<T>[]> {
+  execBatch<T = ExecResult>(
+    items: readonly BatchItem<T>[],
+    options: BatchOptions = {},
+  ): Promise<BatchOutcome<T>[]> {
     return runBatch(this, items, options);
   }
 
@@ -231,7 +243,8 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     this.acquiredTotal += 1;
     this.waits.add(waitMs);
     const handle = new LeasedSlot(slot, this.leaseOwner);
-    if (this.listenerCount('slot:acquired') > 0) this.emit('slot:acquired', { slotId: slot.id, trajectoryId, waitMs });
+    if (this.listenerCount('slot:acquired') > 0)
+      this.emit('slot:acquired', { slotId: slot.id, trajectoryId, waitMs });
     return handle;
   }
 
@@ -250,17 +263,22 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
         slot.moveTo('available');
       } catch (error) {
         if ((slot.state as SlotState) === 'releasing') slot.moveTo('error');
-        this.emit('host:error', { profile: host.profile, error: error instanceof Error ? error : new Error(String(error)) });
+        this.emit('host:error', {
+          profile: host.profile,
+          error: error instanceof Error ? error : new Error(String(error)),
+        });
       }
     }
     if (host.leasedCount === 0) host.idleSinceMs = Date.now();
     if (this.listenerCount('slot:released') > 0) this.emit('slot:released', { slotId: slot.id });
     this.dispatch(host.profile);
-    if (this.idleListeners.size > 0 && this.leasedTotal() === 0) for (const notify of this.idleListeners) notify();
+    if (this.idleListeners.size > 0 && this.leasedTotal() === 0)
+      for (const notify of this.idleListeners) notify();
   }
 
   private onSlotState(slot: SlotRecord, from: SlotState, to: SlotState): void {
-    if (this.listenerCount('slot:state') > 0) this.emit('slot:state', { slotId: slot.id, hostId: slot.host.id, from, to });
+    if (this.listenerCount('slot:state') > 0)
+      this.emit('slot:state', { slotId: slot.id, hostId: slot.host.id, from, to });
   }
 
   private leasedTotal(): number {
@@ -290,7 +308,9 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     const missing = () =>
       [...this.options.profiles.values()].some((profile) => {
         const fleet = this.fleet.profile(profile.name);
-        return fleet.hosts.length < profile.minHosts && (fleet.creating > 0 || fleet.consecutiveFailures === 0);
+        return (
+          fleet.hosts.length < profile.minHosts && (fleet.creating > 0 || fleet.consecutiveFailures === 0)
+        );
       });
     while (missing()) {
       throwIfAborted(signal, 'Pre-warming the pool');
@@ -304,7 +324,9 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
         this.on('host:error', settle);
       });
     }
-    const failed = [...this.options.profiles.values()].find((profile) => this.fleet.profile(profile.name).hosts.length < profile.minHosts);
+    const failed = [...this.options.profiles.values()].find(
+      (profile) => this.fleet.profile(profile.name).hosts.length < profile.minHosts,
+    );
     const lastError = failed && this.fleet.lastError(failed.name);
     if (lastError) {
       await this.close();
@@ -316,7 +338,9 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     const fleet = this.fleet.profile(profile);
     const last = fleet.lastError;
     const hosts = `${fleet.hosts.length}/${fleet.options.maxHosts} hosts, ${fleet.creating} being created`;
-    const why = last ? ` Last host creation failed: ${BerthError.isInstance(last) ? `[${last.code}] ` : ''}${last.message}` : '';
+    const why = last
+      ? ` Last host creation failed: ${BerthError.isInstance(last) ? `[${last.code}] ` : ''}${last.message}`
+      : '';
     return `No slot of profile '${profile}' became free within ${timeoutMs} ms (${hosts}, ${this.queue.lengthFor(profile)} waiting).${why} Raise maxHosts or acquireTimeoutMs, or release slots sooner.`;
   }
 
@@ -327,6 +351,9 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
 }
 
 /** Creates a pool and waits until it is ready (existing hosts adopted or reaped, `minHosts` warm). */
-export async function createPool<Spec>(options: PoolOptions<Spec>, signal?: AbortSignal): Promise<SlotPool<Spec>> {
+export async function createPool<Spec>(
+  options: PoolOptions<Spec>,
+  signal?: AbortSignal,
+): Promise<SlotPool<Spec>> {
   return new SlotPool(options).start(signal);
 }

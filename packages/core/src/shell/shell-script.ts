@@ -116,10 +116,12 @@ export interface CommandScriptInput {
  * protocol pipe, so a command that reads stdin cannot swallow the next command.
  */
 export function commandScript(input: CommandScriptInput): string {
-  const { nonce, seq } = input;
+  const { seq } = input;
   const lines: string[] = [];
   lines.push(`( cd -- ${shellQuote(input.cwd, 'cwd')} 2>/dev/null || {`);
-  lines.push(`    printf 'berth: working directory %s does not exist\\n' ${shellQuote(input.cwd, 'cwd')} >&2; exit 1; }`);
+  lines.push(
+    `    printf 'berth: working directory %s does not exist\\n' ${shellQuote(input.cwd, 'cwd')} >&2; exit 1; }`,
+  );
   for (const [name, value] of Object.entries(input.env ?? {})) {
     assertEnvName(name);
     lines.push(`  export ${name}=${shellQuote(value, `env.${name}`)}`);

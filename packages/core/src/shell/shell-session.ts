@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ChannelCloseInfoV1, HostChannelV1 } from '../backend/v1/types.js';
 import { AbortedError, BerthError, InternalError } from '../errors/index.js';
-import { FrameScanner, type FrameMarker } from './frame-scanner.js';
+import { type FrameMarker, FrameScanner } from './frame-scanner.js';
 import { leaderScript, preludeScript } from './shell-script.js';
 
 export interface RunHandlers {

@@ -121,7 +121,9 @@ export class LeasedSlot implements Slot {
 
   download(remotePath: string, localDirectory: string, options: FileOptions = {}): Promise<void> {
     const source = resolveWorkspacePath(this.record.workspace, remotePath, 'remotePath');
-    return this.withExecuting(options.signal, () => this.files.download(source, localDirectory, options.signal));
+    return this.withExecuting(options.signal, () =>
+      this.files.download(source, localDirectory, options.signal),
+    );
   }
 
   /** Returns the slot to the pool. Idempotent for this handle; a lost host makes it a no-op. */
@@ -136,7 +138,9 @@ export class LeasedSlot implements Slot {
 
   private assertUsable(): void {
     if (!this.isCurrent) {
-      throw new SlotStateError(`This lease on slot ${this.record.id} has ended; acquire a new slot from the pool.`);
+      throw new SlotStateError(
+        `This lease on slot ${this.record.id} has ended; acquire a new slot from the pool.`,
+      );
     }
     if (this.record.host.status === 'lost') {
       throw new HostLostError(this.record.host.id, this.record.host.lostReason ?? 'lost');
@@ -175,18 +179,25 @@ export class LeasedSlot implements Slot {
 function positive(value: number | undefined, field: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
-    throw new InvalidOptionsError(field, `expected a positive number of ${field.endsWith('Ms') ? 'milliseconds' : 'bytes'}, got ${String(value)}.`);
+    throw new InvalidOptionsError(
+      field,
+      `expected a positive number of ${field.endsWith('Ms') ? 'milliseconds' : 'bytes'}, got ${String(value)}.`,
+    );
   }
   return value;
 }
 
 function validateCommand(command: string | readonly string[]): string | readonly string[] {
   if (typeof command === 'string') {
-    if (command.trim().length === 0) throw new InvalidOptionsError('command', 'expected a non-empty shell command.');
+    if (command.trim().length === 0)
+      throw new InvalidOptionsError('command', 'expected a non-empty shell command.');
     return command;
   }
   if (!Array.isArray(command) || command.length === 0 || command.some((arg) => typeof arg !== 'string')) {
-    throw new InvalidOptionsError('command', 'expected a shell string or a non-empty array of strings (argv).');
+    throw new InvalidOptionsError(
+      'command',
+      'expected a shell string or a non-empty array of strings (argv).',
+    );
   }
   return command;
 }

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path/posix';
 import { CapabilityUnsupportedError, HostLostError, InternalError } from '../errors/index.js';
 import { OutputBuffer } from '../shell/output-buffer.js';
-import type { ShellSession } from '../shell/shell-session.js';
 import { commandScript, inlineScript, writeBase64Script } from '../shell/shell-script.js';
+import type { ShellSession } from '../shell/shell-session.js';
 import type { SlotRecord } from './slot-record.js';
 import type { ExecChunk, ExecResult } from './slot-types.js';
 
@@ -96,8 +96,10 @@ export async function runCommand(
     return buildResult(exitCode, stopReason, { stdout, stderr, started });
   } catch (error) {
     // We threw the wedged shell away ourselves after KILL: the command is gone, report it.
-    if (stopReason && slot.host.status === 'ready') return buildResult(137, stopReason, { stdout, stderr, started });
-    if (slot.host.status === 'lost') throw new HostLostError(slot.host.id, slot.host.lostReason ?? 'lost', { cause: error });
+    if (stopReason && slot.host.status === 'ready')
+      return buildResult(137, stopReason, { stdout, stderr, started });
+    if (slot.host.status === 'lost')
+      throw new HostLostError(slot.host.id, slot.host.lostReason ?? 'lost', { cause: error });
     throw error;
   } finally {
     clearTimeout(deadline);
@@ -130,7 +132,11 @@ interface Collected {
   started: number;
 }
 
-function buildResult(exitCode: number, stopReason: 'timeout' | 'abort' | undefined, collected: Collected): ExecResult {
+function buildResult(
+  exitCode: number,
+  stopReason: 'timeout' | 'abort' | undefined,
+  collected: Collected,
+): ExecResult {
   return {
     exitCode: stopReason === 'timeout' ? EXIT_TIMEOUT : stopReason === 'abort' ? EXIT_ABORTED : exitCode,
     stdout: collected.stdout.toBuffer().toString('utf8'),

@@ -54,21 +54,29 @@ export class SlotFiles {
       ...this.execDefaults(signal),
       maxOutputBytes: Number.MAX_SAFE_INTEGER,
     });
-    if (result.exitCode !== 0) throw new NotFoundError(`No file at ${target} in slot ${this.slot.id}: ${result.stderr.trim()}`);
+    if (result.exitCode !== 0)
+      throw new NotFoundError(`No file at ${target} in slot ${this.slot.id}: ${result.stderr.trim()}`);
     return Buffer.from(result.stdout.replace(/\s+/g, ''), 'base64');
   }
 
   async upload(localPath: string, remoteDirectory: string, signal?: AbortSignal): Promise<void> {
     await this.shell(['mkdir', '-p', remoteDirectory], signal);
-    const source = tar.c({ cwd: path.dirname(path.resolve(localPath)), portable: true }, [path.basename(localPath)]);
+    const source = tar.c({ cwd: path.dirname(path.resolve(localPath)), portable: true }, [
+      path.basename(localPath),
+    ]);
     if (this.host.putArchive) {
       await this.host.putArchive(remoteDirectory, Readable.from(source), { signal });
       return;
     }
     const chunks: Buffer[] = [];
     for await (const chunk of source) chunks.push(Buffer.from(chunk as Uint8Array));
-    const result = await this.shellWithStdin(`tar -xf - -C ${shellQuote(remoteDirectory)}`, Buffer.concat(chunks), signal);
-    if (result.exitCode !== 0) throw new InternalError(`Upload into ${remoteDirectory} failed: ${result.stderr.trim()}`);
+    const result = await this.shellWithStdin(
+      `tar -xf - -C ${shellQuote(remoteDirectory)}`,
+      Buffer.concat(chunks),
+      signal,
+    );
+    if (result.exitCode !== 0)
+      throw new InternalError(`Upload into ${remoteDirectory} failed: ${result.stderr.trim()}`);
   }
 
   async download(remotePath: string, localDirectory: string, signal?: AbortSignal): Promise<void> {
@@ -79,9 +87,11 @@ export class SlotFiles {
         throw new NotFoundError(`Nothing at ${remotePath} in slot ${this.slot.id}.`, { cause: error });
       });
     } else {
-      const command =
-        `tar -cf - -C ${shellQuote(posixPath.dirname(remotePath))} ${shellQuote(posixPath.basename(remotePath))} | base64`;
-      const result = await runCommand(this.slot, command, { ...this.execDefaults(signal), maxOutputBytes: Number.MAX_SAFE_INTEGER });
+      const command = `tar -cf - -C ${shellQuote(posixPath.dirname(remotePath))} ${shellQuote(posixPath.basename(remotePath))} | base64`;
+      const result = await runCommand(this.slot, command, {
+        ...this.execDefaults(signal),
+        maxOutputBytes: Number.MAX_SAFE_INTEGER,
+      });
       if (result.exitCode !== 0) throw new NotFoundError(`Nothing at ${remotePath}: ${result.stderr.trim()}`);
       archive = Readable.from([Buffer.from(result.stdout.replace(/\s+/g, ''), 'base64')]);
     }
@@ -118,7 +128,9 @@ async function readSingleFile(archive: Readable, target: string): Promise<Uint8A
   });
   await pipeline(archive, extract);
   if (found === undefined) {
-    throw new NotFoundError(`${target} is ${kind === undefined ? 'missing' : `a ${kind}, not a regular file`}.`);
+    throw new NotFoundError(
+      `${target} is ${kind === undefined ? 'missing' : `a ${kind}, not a regular file`}.`,
+    );
   }
   return found;
 }

@@ -1,6 +1,6 @@
 import type { ManagedHost } from '../host/managed-host.js';
 import type { ShellSession } from '../shell/shell-session.js';
-import { type SlotState, assertTransition } from './slot-states.js';
+import { assertTransition, type SlotState } from './slot-states.js';
 
 /** One workspace on a host: its state, the current lease token and its long-lived shell. */
 export class SlotRecord {

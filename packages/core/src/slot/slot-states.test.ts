@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '../errors/index.js';
-import { SLOT_STATES, SLOT_TRANSITIONS, assertTransition, canTransition } from './slot-states.js';
+import { assertTransition, canTransition, SLOT_STATES, SLOT_TRANSITIONS } from './slot-states.js';
 
 describe('slot state table', () => {
   const allowed = new Set([

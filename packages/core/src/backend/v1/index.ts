@@ -1,3 +1,4 @@
+export { assertBackendV1 } from './assert-backend.js';
 export {
   BACKEND_SPECIFICATION_V1,
   type BackendCapabilitiesV1,
@@ -16,4 +17,3 @@ export {
   type OneShotRunOptionsV1,
   type WaitOptions,
 } from './types.js';
-export { assertBackendV1 } from './assert-backend.js';

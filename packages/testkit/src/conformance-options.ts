@@ -1,0 +1,56 @@
+import type { BackendV1 } from '@berth/core';
+
+/** Groups of contract tests; a backend that cannot support one skips it with a printed reason. */
+export const CONFORMANCE_FEATURES = [
+  'backendSpec',
+  'slotIsolation',
+  'exec',
+  'stdin',
+  'largeOutput',
+  'streaming',
+  'timeout',
+  'abort',
+  'noOutputTimeout',
+  'outputCaps',
+  'backgroundChildren',
+  'files',
+  'archive',
+  'leases',
+  'releaseReset',
+  'persistence',
+  'specChange',
+  'reaping',
+  'hostLoss',
+  'close',
+  'drain',
+  'execBatch',
+] as const;
+
+export type ConformanceFeature = (typeof CONFORMANCE_FEATURES)[number];
+
+export interface ConformanceOptions<Spec> {
+  /** Shown in the `describe` title: `local`, `docker (busybox)`, … */
+  name: string;
+  /** A fresh backend per pool (the suite disposes it through `pool.close()`). */
+  createBackend: () => BackendV1<Spec>;
+  /** The profile's host spec, as a user would pass it in `PoolOptions.host`. */
+  host?: unknown;
+  /** Slots per host. Default 2; must be ≥ 2 (isolation and the default `loseHost` use a second slot). */
+  slotsPerHost?: number;
+  /** Unique per run. Default `conf-${name}-${random}` (sanitised). */
+  poolId?: string;
+  /**
+   * Kills a host from outside the SDK (`docker kill`, `nomad job stop`, …). Default: kill the
+   * victim slot's shell process group from a second slot of the same host.
+   */
+  loseHost?: (hostId: string) => Promise<void>;
+  /**
+   * Counts the pool's hosts still existing in the engine. Default: `backend.listHosts` with
+   * `poolSelector(poolId)` (needs `capabilities.persistence`).
+   */
+  countHosts?: (poolId: string) => Promise<number>;
+  /** Feature → reason. Skipped tests print the reason (test name and `console.info`). */
+  skip?: Partial<Record<ConformanceFeature, string>>;
+  /** Per test. Default 60_000. */
+  timeoutMs?: number;
+}

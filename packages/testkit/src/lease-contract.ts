@@ -1,0 +1,103 @@
+import type { Slot } from '@berth/core';
+import { expect } from 'vitest';
+import { type ConformanceContext, expectCode, sleep } from './conformance-context.js';
+
+/** Lease fencing, one command at a time, no double hand-out, release reset. */
+export function registerLeaseContract<Spec>(context: ConformanceContext<Spec>): void {
+  const test = context.test.bind(context);
+
+  test('leases', 'a released handle throws SLOT_STATE; release is idempotent', async () => {
+    const pool = await context.sharedPool();
+    const slot = await pool.acquire();
+    expect((await slot.exec('echo hi')).stdout).toBe('hi\n');
+    await slot.release();
+    await slot.release();
+    await expectCode(() => slot.exec('true'), 'SLOT_STATE');
+    await expectCode(() => slot.readFile('x'), 'SLOT_STATE');
+  });
+
+  test('leases', 'a second concurrent exec on one slot throws SLOT_STATE', async () => {
+    await context.withSlot(async (slot) => {
+      const first = slot.exec('sleep 1; echo first');
+      await expectCode(() => slot.exec('echo second'), 'SLOT_STATE');
+      expect((await first).stdout).toBe('first\n');
+      expect((await slot.exec('echo after')).stdout).toBe('after\n');
+    });
+  });
+
+  test('leases', '20 concurrent acquires on 2 hosts never hand one slot to two holders', async () => {
+    const pool = await context.openPool({ minHosts: 2, maxHosts: 2 });
+    try {
+      const holders = new Map<string, number>();
+      const violations: string[] = [];
+      const served = new Set<string>();
+      const hosts = new Set<string>();
+      const work = Array.from({ length: 20 }, async (_, index) => {
+        const slot = await pool.acquire({ trajectoryId: `t-${index}` });
+        try {
+          if (holders.has(slot.id))
+            violations.push(`${slot.id} held by t-${holders.get(slot.id)} and t-${index}`);
+          holders.set(slot.id, index);
+          served.add(slot.id);
+          hosts.add(slot.hostId);
+          expect(slot.trajectoryId).toBe(`t-${index}`);
+          const result = await slot.exec(
+            `echo ${index} > owner.txt; sleep 0.${(index % 3) + 1}; cat owner.txt`,
+          );
+          expect(result.stdout).toBe(`${index}\n`);
+        } finally {
+          if (holders.get(slot.id) === index) holders.delete(slot.id);
+          await slot.release();
+        }
+        return index;
+      });
+      const done = await Promise.all(work);
+      expect(done).toHaveLength(20);
+      expect(violations).toEqual([]);
+      expect(hosts.size).toBeLessThanOrEqual(2);
+      expect(served.size).toBeLessThanOrEqual(2 * context.slotsPerHost);
+      expect(pool.stats().queueDepth).toBe(0);
+    } finally {
+      await context.closePool(pool);
+    }
+  });
+
+  test(
+    'releaseReset',
+    'resetOnRelease: the next lease of the same slot sees an empty workspace',
+    async () => {
+      const pool = await context.sharedPool();
+      const first = await pool.acquire();
+      const slotId = first.id;
+      await first.exec('echo x > leftover.txt; mkdir -p dir/sub; touch .hidden');
+      await first.release();
+      await withSameSlot(pool.acquire.bind(pool), context.slotsPerHost, slotId, async (again) => {
+        expect((await again.exec('ls -A')).stdout).toBe('');
+        await again.exec('echo kept > kept.txt');
+        await again.release({ reset: false });
+      });
+      await withSameSlot(pool.acquire.bind(pool), context.slotsPerHost, slotId, async (third) => {
+        expect((await third.exec('cat kept.txt')).stdout).toBe('kept\n');
+      });
+    },
+  );
+}
+
+/** Acquires every slot of the (single-host) shared pool, runs `body` on the one with `slotId`, releases all. */
+async function withSameSlot(
+  acquire: () => Promise<Slot>,
+  slots: number,
+  slotId: string,
+  body: (slot: Slot) => Promise<void>,
+): Promise<void> {
+  const held: Slot[] = [];
+  try {
+    for (let index = 0; index < slots; index += 1) held.push(await acquire());
+    const target = held.find((slot) => slot.id === slotId);
+    expect(target, `slot ${slotId} among ${held.map((slot) => slot.id).join(', ')}`).toBeDefined();
+    await body(target!);
+  } finally {
+    for (const slot of held) await slot.release().catch(() => undefined);
+    await sleep(0);
+  }
+}

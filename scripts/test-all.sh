@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every engine the tests need (Node 24, dockerd + local test images, a Nomad agent built
+# from its Go module) and runs the whole test suite. This is what CI runs (`.ci/run`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export NEEDRESTART_SUSPEND=1 DEBIAN_FRONTEND=noninteractive
+step() { printf '\n==> %s (%ss)\n' "$1" "$SECONDS"; }
+
+step "Node"
+node_bin="$(scripts/setup-node.sh | tail -n 1)"
+export PATH="$node_bin:$PATH"
+node --version
+
+step "npm ci"
+npm ci --no-audit --no-fund
+
+step "dockerd"
+scripts/setup-docker.sh
+step "test images"
+scripts/build-test-images.sh
+
+step "nomad (built once per machine, cached in ~/.cache/berth)"
+scripts/setup-nomad.sh
+scripts/start-nomad.sh
+scripts/start-nomad-acl.sh
+
+step "build, typecheck, lint"
+npx turbo run build
+npm run typecheck
+npm run lint
+
+step "tests"
+npx vitest run
+step "done"
