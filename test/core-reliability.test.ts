@@ -11,11 +11,13 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import {
+  type BatchItem,
   BerthError,
+  createLocalBackend,
+  type ExecResult,
   type PoolOptions,
   type Slot,
   SlotPool,
-  createLocalBackend,
 } from '@berth/core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
@@ -78,7 +80,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 afterEach(async () => {
   await Promise.allSettled([...openPools].map((pool) => pool.close({ forceRemove: true, timeoutMs: 5_000 })));
   openPools.clear();
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   children.clear();
 });
 
@@ -88,7 +91,12 @@ afterAll(() => {
 
 describe('core reliability (local backend, real processes)', () => {
   it('10,000 acquires from 200 callers on 50 slots: no double lease, every waiter served, strict FIFO', async () => {
-    const pool = await startedPool(tempBase(), { minHosts: 5, maxHosts: 5, slotsPerHost: 10, acquireTimeoutMs: 60_000 });
+    const pool = await startedPool(tempBase(), {
+      minHosts: 5,
+      maxHosts: 5,
+      slotsPerHost: 10,
+      acquireTimeoutMs: 60_000,
+    });
     expect(pool.stats().hosts).toBe(5);
     expect(pool.stats().slots.available).toBe(50);
 
@@ -174,7 +182,8 @@ describe('core reliability (local backend, real processes)', () => {
     // FIFO: a call either takes a free slot at once (nobody queued) or queues; either way slots are
     // granted in call order, so the call indices in grant order are strictly increasing.
     let outOfOrder = 0;
-    for (let at = 1; at < grantOrder.length; at += 1) if (grantOrder[at]! <= grantOrder[at - 1]!) outOfOrder += 1;
+    for (let at = 1; at < grantOrder.length; at += 1)
+      if (grantOrder[at]! <= grantOrder[at - 1]!) outOfOrder += 1;
     expect(outOfOrder).toBe(0);
     expect(saturatedCalls).toBeGreaterThan(5_000);
     const stats = pool.stats();
@@ -249,7 +258,9 @@ describe('core reliability (local backend, real processes)', () => {
     const durationMs = performance.now() - started;
     peak = Math.max(peak, process.memoryUsage().rss);
     const growthMiB = (peak - before) / 2 ** 20;
-    console.log(`[2 GB] ${durationMs.toFixed(0)} ms, rss before ${(before / 2 ** 20).toFixed(0)} MiB, peak growth ${growthMiB.toFixed(1)} MiB`);
+    console.log(
+      `[2 GB] ${durationMs.toFixed(0)} ms, rss before ${(before / 2 ** 20).toFixed(0)} MiB, peak growth ${growthMiB.toFixed(1)} MiB`,
+    );
 
     expect(result.exitCode).toBe(0);
     expect(result.truncated).toBe(true);
@@ -270,7 +281,10 @@ describe('core reliability (local backend, real processes)', () => {
       const draining = pool.drain({ mode: 'wait' }).then(() => (drained = true));
       const waiting = pool.acquire({ timeoutMs: 10_000 });
       let served = false;
-      void waiting.then(() => (served = true), () => undefined);
+      void waiting.then(
+        () => (served = true),
+        () => undefined,
+      );
       await sleep(50);
       expect(drained).toBe(false);
       expect(pool.stats().draining).toBe(true);
@@ -375,7 +389,12 @@ describe('core reliability (local backend, real processes)', () => {
     expect(removed).toEqual([first]);
     // Well past idleTimeoutMs: the leased hosts stay, although there are more than minHosts.
     await sleep(2_000);
-    expect(pool.hostsOf().map((host) => host.id).sort()).toEqual(keep.map((slot) => slot.hostId).sort());
+    expect(
+      pool
+        .hostsOf()
+        .map((host) => host.id)
+        .sort(),
+    ).toEqual(keep.map((slot) => slot.hostId).sort());
     for (const slot of keep) expect((await slot.exec('cat marker')).stdout).toBe('busy\n');
 
     for (const slot of keep) await slot.release();
@@ -415,7 +434,10 @@ describe('core reliability (local backend, real processes)', () => {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       const report = (kind: string, timeoutMs = 30_000) =>
         new Promise<ChildReport>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`child sent no '${kind}' within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+          const timer = setTimeout(
+            () => reject(new Error(`child sent no '${kind}' within ${timeoutMs} ms; stderr: ${stderr}`)),
+            timeoutMs,
+          );
           const check = () => {
             const found = reports.find((each) => each.kind === kind);
             if (found) {
@@ -425,12 +447,14 @@ describe('core reliability (local backend, real processes)', () => {
             }
           };
           listeners.add(check);
-          void exited.then(() => setTimeout(() => {
-            if (!reports.some((each) => each.kind === kind)) {
-              clearTimeout(timer);
-              reject(new Error(`child exited without '${kind}'; stderr: ${stderr}`));
-            }
-          }, 50));
+          void exited.then(() =>
+            setTimeout(() => {
+              if (!reports.some((each) => each.kind === kind)) {
+                clearTimeout(timer);
+                reject(new Error(`child exited without '${kind}'; stderr: ${stderr}`));
+              }
+            }, 50),
+          );
           check();
         });
       return { child, report, exited, stderr: () => stderr };
@@ -521,7 +545,7 @@ describe('core reliability (local backend, real processes)', () => {
     pool.on('slot:acquired', () => (maxLeased = Math.max(maxLeased, ++leased)));
     pool.on('slot:released', () => (leased -= 1));
 
-    type Item = Parameters<typeof pool.execBatch>[0][number];
+    type Item = BatchItem<ExecResult>;
     const items: Item[] = Array.from({ length: 100 }, (_, index): Item => {
       if (index % 10 === 3) {
         return async () => {
@@ -533,8 +557,10 @@ describe('core reliability (local backend, real processes)', () => {
       return { command: ['sh', '-c', 'echo "item $1"', 'sh', String(index)] };
     });
     const started = performance.now();
-    const outcomes = await pool.execBatch(items, { concurrency: 10 });
-    console.log(`[execBatch] 100 items in ${(performance.now() - started).toFixed(0)} ms, max leased ${maxLeased}`);
+    const outcomes = await pool.execBatch<ExecResult>(items, { concurrency: 10 });
+    console.log(
+      `[execBatch] 100 items in ${(performance.now() - started).toFixed(0)} ms, max leased ${maxLeased}`,
+    );
 
     expect(outcomes).toHaveLength(100);
     outcomes.forEach((outcome, index) => {

@@ -95,9 +95,15 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     throwIfAborted(signal);
     if (this.options.handleSignals) this.unregisterExit = registerForExit(this);
     const aborted = signal ?? new AbortController().signal;
-    await adoptAndReap(this.options as ResolvedPoolOptions, this.fleet, this, true, aborted);
-    this.fleet.ensureMinimum();
-    await this.waitForMinimum(signal);
+    try {
+      await adoptAndReap(this.options as ResolvedPoolOptions, this.fleet, this, true, aborted);
+      this.fleet.ensureMinimum();
+      await this.waitForMinimum(signal);
+    } catch (error) {
+      // A pool that failed to start must not leave exit handlers, hosts or clients behind.
+      await this.close({ forceRemove: !this.options.persist });
+      throw error;
+    }
     const every = (ms: number, work: () => Promise<void>) => {
       let running = false;
       const timer = setInterval(() => {

@@ -15,6 +15,7 @@ const NASTY = [
   'tab\there',
   '$(echo pwned)',
   '`echo pwned`',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal `${…}` is the point of the test.
   '${HOME} $HOME $$ $? $0 $@',
   '; rm -rf / #',
   '&& || | > < >> 2>&1 &',
