@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { createDockerBackend } from '@berth/backend-docker';
-import { type PoolOptions, type Slot, type SlotPool, createPool } from '@berth/core';
+import { createPool, type PoolOptions, type Slot, type SlotPool } from '@berth/core';
 import Dockerode from 'dockerode';
 
 export interface BenchResult {
@@ -48,12 +48,21 @@ async function timed(samples: number, work: () => Promise<unknown>): Promise<num
 }
 
 function pool(poolId: string, options: Partial<PoolOptions>): Promise<SlotPool> {
-  return createPool({ backend: createDockerBackend(), poolId, persist: false, handleSignals: false, host: HOST, ...options } as PoolOptions);
+  return createPool({
+    backend: createDockerBackend(),
+    poolId,
+    persist: false,
+    handleSignals: false,
+    host: HOST,
+    ...options,
+  } as PoolOptions);
 }
 
 /** One `docker exec` through the Engine API: create, start (hijacked), read to EOF, inspect the exit code. */
 async function apiExec(docker: Dockerode, containerId: string): Promise<void> {
-  const exec = await docker.getContainer(containerId).exec({ Cmd: ['true'], AttachStdout: true, AttachStderr: true });
+  const exec = await docker
+    .getContainer(containerId)
+    .exec({ Cmd: ['true'], AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
   await new Promise<void>((resolve, reject) => {
     stream.on('end', resolve);
@@ -67,9 +76,17 @@ async function apiExec(docker: Dockerode, containerId: string): Promise<void> {
 
 async function coldStart(poolId: string, hosts: number, slotsPerHost: number): Promise<number> {
   const started = performance.now();
-  const target = await pool(poolId, { minHosts: hosts, maxHosts: hosts, slotsPerHost, maxConcurrentCreates: 10, createTimeoutMs: 120_000 });
+  const target = await pool(poolId, {
+    minHosts: hosts,
+    maxHosts: hosts,
+    slotsPerHost,
+    maxConcurrentCreates: 10,
+    createTimeoutMs: 120_000,
+  });
   try {
-    const slots = await Promise.all(Array.from({ length: hosts * slotsPerHost }, () => target.acquire({ timeoutMs: 120_000 })));
+    const slots = await Promise.all(
+      Array.from({ length: hosts * slotsPerHost }, () => target.acquire({ timeoutMs: 120_000 })),
+    );
     const results = await Promise.all(slots.map((slot) => slot.exec('true')));
     const elapsed = (performance.now() - started) / 1000;
     if (results.some((result) => result.exitCode !== 0)) throw new Error('a cold-start command failed');
@@ -85,7 +102,9 @@ export async function benchDocker(): Promise<BenchResult[]> {
   try {
     await probe.listHosts({ 'berth.pool': 'bench-probe' }, { signal: AbortSignal.timeout(10_000) });
   } catch (error) {
-    console.error(`docker benchmarks skipped: the Docker daemon is unreachable (${error instanceof Error ? error.message : String(error)})`);
+    console.error(
+      `docker benchmarks skipped: the Docker daemon is unreachable (${error instanceof Error ? error.message : String(error)})`,
+    );
     return [];
   } finally {
     await probe.dispose();
@@ -95,7 +114,9 @@ export async function benchDocker(): Promise<BenchResult[]> {
 
   // Warm exec on one container, and both baselines on the very same container.
   const warm = await pool(`bench-warm-${runId}`, { minHosts: 1, maxHosts: 1, slotsPerHost: 1 });
-  const docker = new Dockerode({ socketPath: process.env.BERTH_TEST_DOCKER_SOCKET ?? '/var/run/docker.sock' });
+  const docker = new Dockerode({
+    socketPath: process.env.BERTH_TEST_DOCKER_SOCKET ?? '/var/run/docker.sock',
+  });
   try {
     const containerId = warm.hostsOf()[0]!.id;
     const slot = await warm.acquire();
@@ -112,11 +133,23 @@ export async function benchDocker(): Promise<BenchResult[]> {
     for (const p of [50, 99] as const) {
       const value = percentile(berth, p);
       const baseline = percentile(cli, p);
-      results.push({ name: `docker.exec_overhead_p${p}`, value: round(value), unit: 'ms', baseline: round(baseline), ratio: round(baseline / value, 1) });
+      results.push({
+        name: `docker.exec_overhead_p${p}`,
+        value: round(value),
+        unit: 'ms',
+        baseline: round(baseline),
+        ratio: round(baseline / value, 1),
+      });
     }
     const apiP50 = percentile(api, 50);
     const berthP50 = percentile(berth, 50);
-    results.push({ name: 'docker.exec_overhead_p50_vs_api', value: round(berthP50), unit: 'ms', baseline: round(apiP50), ratio: round(apiP50 / berthP50, 1) });
+    results.push({
+      name: 'docker.exec_overhead_p50_vs_api',
+      value: round(berthP50),
+      unit: 'ms',
+      baseline: round(apiP50),
+      ratio: round(apiP50 / berthP50, 1),
+    });
     results.push({ name: 'docker.exec_baseline_cli_p50', value: round(percentile(cli, 50)), unit: 'ms' });
     results.push({ name: 'docker.exec_baseline_api_p50', value: round(apiP50), unit: 'ms' });
   } finally {
@@ -124,7 +157,12 @@ export async function benchDocker(): Promise<BenchResult[]> {
   }
 
   // Throughput across 32 leased slots (4 containers × 8), each running `true` back to back.
-  const wide = await pool(`bench-tput-${runId}`, { minHosts: 4, maxHosts: 4, slotsPerHost: 8, maxConcurrentCreates: 4 });
+  const wide = await pool(`bench-tput-${runId}`, {
+    minHosts: 4,
+    maxHosts: 4,
+    slotsPerHost: 8,
+    maxConcurrentCreates: 4,
+  });
   try {
     const slots: Slot[] = await Promise.all(Array.from({ length: THROUGHPUT_SLOTS }, () => wide.acquire()));
     await Promise.all(slots.map((slot) => slot.exec('true')));
@@ -137,7 +175,11 @@ export async function benchDocker(): Promise<BenchResult[]> {
       }),
     );
     const seconds = (performance.now() - started) / 1000;
-    results.push({ name: 'docker.exec_throughput', value: Math.round((THROUGHPUT_SLOTS * THROUGHPUT_PER_SLOT) / seconds), unit: 'commands/s' });
+    results.push({
+      name: 'docker.exec_throughput',
+      value: Math.round((THROUGHPUT_SLOTS * THROUGHPUT_PER_SLOT) / seconds),
+      unit: 'commands/s',
+    });
     await Promise.all(slots.map((slot) => slot.release({ reset: false })));
   } finally {
     await wide.close({ forceRemove: true });
@@ -146,7 +188,13 @@ export async function benchDocker(): Promise<BenchResult[]> {
   // Cold start: nothing → 100 usable slots.
   const perContainer = await coldStart(`bench-cold1-${runId}`, 100, 1);
   const packed = await coldStart(`bench-cold10-${runId}`, 10, 10);
-  results.push({ name: 'docker.cold_start_100_slots', value: round(packed, 2), unit: 's', baseline: round(perContainer, 2), ratio: round(perContainer / packed, 1) });
+  results.push({
+    name: 'docker.cold_start_100_slots',
+    value: round(packed, 2),
+    unit: 's',
+    baseline: round(perContainer, 2),
+    ratio: round(perContainer / packed, 1),
+  });
   results.push({ name: 'docker.cold_start_100_containers', value: round(perContainer, 2), unit: 's' });
   return results;
 }

@@ -3,7 +3,7 @@
  *   node --import tsx examples/docker-batch.ts          (BERTH_DOCKER_IMAGE defaults to berth-test/busybox:1)
  */
 import { createDockerBackend } from '@berth/backend-docker';
-import { type Slot, createPool } from '@berth/core';
+import { createPool, type Slot } from '@berth/core';
 
 const image = process.env.BERTH_DOCKER_IMAGE ?? 'berth-test/busybox:1';
 const pool = await createPool({
@@ -32,12 +32,16 @@ try {
   const seconds = (performance.now() - started) / 1000;
   const failed = outcomes.filter((outcome) => !outcome.ok);
   const first = outcomes[3];
-  console.log(`${outcomes.length - failed.length}/${outcomes.length} trajectories ok in ${seconds.toFixed(2)} s`);
+  console.log(
+    `${outcomes.length - failed.length}/${outcomes.length} trajectories ok in ${seconds.toFixed(2)} s`,
+  );
   if (first?.ok) console.log('trajectory 3 saw:', first.value);
   for (const outcome of failed) if (!outcome.ok) console.error('failed:', outcome.error.message);
   const { waitMs, coldStartMs } = pool.stats();
   const ms = (value: number | undefined) => (value === undefined ? '-' : `${value.toFixed(1)} ms`);
-  console.log(`acquire wait p50 ${ms(waitMs.p50)}, p99 ${ms(waitMs.p99)}; host cold start p50 ${ms(coldStartMs.p50)}`);
+  console.log(
+    `acquire wait p50 ${ms(waitMs.p50)}, p99 ${ms(waitMs.p99)}; host cold start p50 ${ms(coldStartMs.p50)}`,
+  );
   process.exitCode = failed.length === 0 ? 0 : 1;
 } finally {
   // forceRemove: stop and remove the containers even though the pool persists by default.

@@ -2,7 +2,13 @@
 import { createDockerBackend } from '@berth/backend-docker';
 import { runBackendConformance } from '@berth/testkit';
 import { afterAll, expect } from 'vitest';
-import { BUSYBOX_HOST, containersOf, docker, removeContainers, uniquePoolId } from './fixtures/docker-pool-helpers.js';
+import {
+  BUSYBOX_HOST,
+  containersOf,
+  docker,
+  removeContainers,
+  uniquePoolId,
+} from './fixtures/docker-pool-helpers.js';
 
 const poolId = uniquePoolId('conformance');
 

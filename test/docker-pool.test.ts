@@ -5,15 +5,15 @@
  * container with any of them is left.
  */
 import { createDockerBackend } from '@berth/backend-docker';
-import { BerthError, type PoolOptions, type SlotPool, createPool } from '@berth/core';
+import { BerthError, createPool, type PoolOptions, type SlotPool } from '@berth/core';
 import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import {
   BUSYBOX,
   BUSYBOX_HOST,
-  DEBIAN,
-  NOSH,
   containersOf,
+  DEBIAN,
   docker,
+  NOSH,
   removeContainers,
   startChild,
   uniquePoolId,
@@ -71,7 +71,12 @@ describe('cross-process lifecycle', () => {
     const second = await pool(id, { persist: true, minHosts: 2, maxHosts: 2, slotsPerHost: 2 });
     const adoptMs = performance.now() - started;
     second.on('host:creating', () => (events.creating += 1));
-    expect(second.hostsOf().map((host) => host.id).sort()).toEqual(report.hostIds);
+    expect(
+      second
+        .hostsOf()
+        .map((host) => host.id)
+        .sort(),
+    ).toEqual(report.hostIds);
     expect(second.hostsOf().every((host) => host.adopted)).toBe(true);
     const slots = await Promise.all([0, 1, 2, 3].map(() => second.acquire()));
     for (const slot of slots) expect((await slot.exec('echo warm')).stdout).toBe('warm\n');
@@ -99,7 +104,12 @@ describe('cross-process lifecycle', () => {
     let creating = 0;
     const next = await pool(id, { persist: true, minHosts: 2, maxHosts: 2, slotsPerHost: 2 });
     next.on('host:creating', () => (creating += 1));
-    expect(next.hostsOf().map((host) => host.id).sort()).toEqual(child.report.hostIds);
+    expect(
+      next
+        .hostsOf()
+        .map((host) => host.id)
+        .sort(),
+    ).toEqual(child.report.hostIds);
     await using slot = await next.acquire();
     expect((await slot.exec('echo adopted')).stdout).toBe('adopted\n');
     await slot.release();
@@ -141,8 +151,17 @@ describe('label scoping', () => {
     // Another tool, named like ours (a name-prefix sweep would kill it) and even labelled with our pool id
     // but not made by the Berth Docker backend.
     const toolId = await docker(
-      'run', '-d', '--network', 'none', '--name', `berth-${id}-default-foreign`,
-      '--label', `berth.test-foreign=${id}`, BUSYBOX, 'sleep', '600',
+      'run',
+      '-d',
+      '--network',
+      'none',
+      '--name',
+      `berth-${id}-default-foreign`,
+      '--label',
+      `berth.test-foreign=${id}`,
+      BUSYBOX,
+      'sleep',
+      '600',
     );
     foreign.add(toolId);
     // Another pool id, left running by a dead process (its owner is provably dead: a wrongly scoped reaper would take it).
@@ -207,7 +226,9 @@ describe('spec changes', () => {
     expect(newIds).not.toEqual(oldIds);
     expect(await containersOf(id)).toEqual(newIds);
     if ('memoryMiB' in after) {
-      expect(Number(await docker('inspect', '-f', '{{.HostConfig.Memory}}', newIds[0]!))).toBe(after.memoryMiB * 1024 * 1024);
+      expect(Number(await docker('inspect', '-f', '{{.HostConfig.Memory}}', newIds[0]!))).toBe(
+        after.memoryMiB * 1024 * 1024,
+      );
     } else {
       expect(await docker('inspect', '-f', '{{.Config.Image}}', newIds[0]!)).toBe(DEBIAN);
     }
@@ -324,7 +345,12 @@ describe('containers as created by the pool', () => {
       persist: false,
       minHosts: 1,
       maxHosts: 1,
-      host: { image: NOSH, networkMode: 'none', pull: 'never', keepAliveCommand: ['/bin/busybox', 'sleep', '2147483647'] },
+      host: {
+        image: NOSH,
+        networkMode: 'none',
+        pull: 'never',
+        keepAliveCommand: ['/bin/busybox', 'sleep', '2147483647'],
+      },
     });
     await using slot = await target.acquire();
     const result = await slot.exec(['/bin/busybox', 'echo', 'no', 'shell']);
@@ -369,22 +395,25 @@ describe('load', () => {
     const holders = new Map<string, number>();
     let overlaps = 0;
 
-    const trajectories = Array.from({ length: 500 }, (_, index) => async (slot: import('@berth/core').Slot) => {
-      if (holders.has(slot.id)) overlaps += 1;
-      holders.set(slot.id, index);
-      try {
-        const outputs: string[] = [];
-        outputs.push((await slot.exec(`ls -A | wc -l`)).stdout.trim()); // fresh workspace: empty
-        await slot.exec(`echo ${index} > mine && echo step2 >> mine`);
-        outputs.push((await slot.exec('cat mine')).stdout);
-        outputs.push((await slot.exec(['sh', '-c', 'echo "$0:$1"', 'argv', String(index)])).stdout);
-        const final = await slot.exec(`test "$(head -n1 mine)" = ${index} && echo ok-${index}`);
-        outputs.push(final.stdout);
-        return { index, slotId: slot.id, outputs, exit: final.exitCode };
-      } finally {
-        if (holders.get(slot.id) === index) holders.delete(slot.id);
-      }
-    });
+    const trajectories = Array.from(
+      { length: 500 },
+      (_, index) => async (slot: import('@berth/core').Slot) => {
+        if (holders.has(slot.id)) overlaps += 1;
+        holders.set(slot.id, index);
+        try {
+          const outputs: string[] = [];
+          outputs.push((await slot.exec(`ls -A | wc -l`)).stdout.trim()); // fresh workspace: empty
+          await slot.exec(`echo ${index} > mine && echo step2 >> mine`);
+          outputs.push((await slot.exec('cat mine')).stdout);
+          outputs.push((await slot.exec(['sh', '-c', 'echo "$0:$1"', 'argv', String(index)])).stdout);
+          const final = await slot.exec(`test "$(head -n1 mine)" = ${index} && echo ok-${index}`);
+          outputs.push(final.stdout);
+          return { index, slotId: slot.id, outputs, exit: final.exitCode };
+        } finally {
+          if (holders.get(slot.id) === index) holders.delete(slot.id);
+        }
+      },
+    );
     const started = performance.now();
     const outcomes = await target.execBatch(trajectories, { concurrency: 80 });
     const elapsedMs = performance.now() - started;
@@ -406,9 +435,13 @@ describe('load', () => {
     expect(acquiredEvents).toBe(500);
     expect(leased.size).toBe(0);
     expect(maxInUse).toBeLessThanOrEqual(80);
-    expect(new Set(outcomes.map((outcome) => (outcome.ok ? outcome.value.slotId : ''))).size).toBeLessThanOrEqual(80);
+    expect(
+      new Set(outcomes.map((outcome) => (outcome.ok ? outcome.value.slotId : ''))).size,
+    ).toBeLessThanOrEqual(80);
     expect(target.hostsOf()).toHaveLength(8);
-    console.info(`500×5 on 8×10 slots: ${(elapsedMs / 1000).toFixed(1)} s, ${Math.round(2500 / (elapsedMs / 1000))} commands/s`);
+    console.info(
+      `500×5 on 8×10 slots: ${(elapsedMs / 1000).toFixed(1)} s, ${Math.round(2500 / (elapsedMs / 1000))} commands/s`,
+    );
     await closeForce(target);
     expect(await containersOf(id)).toEqual([]);
   }, 300_000);

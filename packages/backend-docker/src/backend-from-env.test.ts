@@ -35,7 +35,13 @@ describe('backendFromEnv', () => {
       BERTH_DOCKER_NETWORK_MODE: 'none',
       BERTH_DOCKER_WORKSPACE_ROOT: '/work',
     });
-    expect(host).toEqual({ image: 'python:3.12-slim', memoryMiB: 1024, cpus: 1.5, networkMode: 'none', workspaceRoot: '/work' });
+    expect(host).toEqual({
+      image: 'python:3.12-slim',
+      memoryMiB: 1024,
+      cpus: 1.5,
+      networkMode: 'none',
+      workspaceRoot: '/work',
+    });
     const spec = backend.resolveHostSpec(host, 'host');
     expect(spec).toMatchObject({ memoryMiB: 1024, cpus: 1.5, networkMode: 'none', workspaceRoot: '/work' });
   });

@@ -20,7 +20,7 @@ export const DOCKER_ENV = {
  * `BERTH_DOCKER_CPUS`, `BERTH_DOCKER_NETWORK_MODE` and `BERTH_DOCKER_WORKSPACE_ROOT`.
  * Synchronous and without I/O; every bad value is an `InvalidOptionsError` naming the variable.
  */
-export function backendFromEnv(env: Env = process.env): BackendFromEnv & {
+export function backendFromEnv(env: Env = process.env): {
   backend: DockerBackend;
   host: DockerHostSpecInput;
 } {
@@ -55,10 +55,12 @@ export function backendFromEnv(env: Env = process.env): BackendFromEnv & {
       const variable = (DOCKER_ENV as Record<string, string>)[field];
       if (variable) {
         const reason = error.message.replace(/^Invalid option `[^`]*`: /, '');
-        throw new InvalidOptionsError(variable, `${reason} (from ${variable}=${env[variable] ?? ''})`, { cause: error });
+        throw new InvalidOptionsError(variable, `${reason} (from ${variable}=${env[variable] ?? ''})`, {
+          cause: error,
+        });
       }
     }
     throw error;
   }
-  return { backend, host };
+  return { backend, host } satisfies BackendFromEnv;
 }

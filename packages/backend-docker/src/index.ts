@@ -1,3 +1,4 @@
+export { backendFromEnv, DOCKER_ENV } from './backend-from-env.js';
 export { buildContainerOptions, DOCKER_LABEL } from './build-container-options.js';
 export {
   createDockerBackend,
@@ -24,4 +25,3 @@ export {
   resolveDockerEndpoints,
 } from './resolve-docker-endpoints.js';
 export { resolveHostSpec } from './resolve-host-spec.js';
-export { backendFromEnv, DOCKER_ENV } from './backend-from-env.js';

@@ -88,17 +88,22 @@ export class ManagedHost {
       if (!BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED') || !this.backendHost.run) throw error;
       // No shell in this host: one-shot exec mode. Lay out the workspaces with a one-shot mkdir.
       this.hasShell = false;
-      const made = await this.backendHost.run(['mkdir', '-p', ...directories], { signal }).catch(() => undefined);
+      const made = await this.backendHost
+        .run(['mkdir', '-p', ...directories], { signal })
+        .catch(() => undefined);
       if (made?.exitCode !== 0 && this.backendHost.putArchive) {
         // Not even `mkdir` on PATH (e.g. only a static busybox): create them through the archive API.
         const names = new Set<string>();
         for (const dir of directories) {
-          for (let at = dir; at !== '/' && at !== '.'; at = path.dirname(at)) names.add(`${path.relative('/', at)}/`);
+          for (let at = dir; at !== '/' && at !== '.'; at = path.dirname(at))
+            names.add(`${path.relative('/', at)}/`);
         }
         const pack = tarStream.pack();
         for (const name of [...names].sort()) pack.entry({ name, type: 'directory', mode: 0o755 });
         pack.finalize();
-        await this.backendHost.putArchive('/', pack as unknown as Readable, { signal }).catch(() => undefined);
+        await this.backendHost
+          .putArchive('/', pack as unknown as Readable, { signal })
+          .catch(() => undefined);
       }
     }
   }

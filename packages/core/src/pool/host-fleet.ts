@@ -148,10 +148,6 @@ export class HostFleet {
       // Pre-warming beyond maxConcurrentCreates: start the next creation as each one lands.
       if (succeeded && !this.shutdown.signal.aborted) this.ensureMinimum();
       this.callbacks.capacityChanged(name);
-      // Pre-warm and replacement may need more hosts than `maxConcurrentCreates` lets start at
-      // once: start the next one as a creation slot frees up (else `minHosts` above the cap
-      // waited for the idle tick, and `createPool()` — which waits for minHosts — hung forever).
-      if (!this.shutdown.signal.aborted) this.ensureMinimum();
     }
   }
 
