@@ -14,13 +14,9 @@ import { createDockerBackend } from '@berth/backend-docker';
 import { createPool, type PoolOptions, type Slot, type SlotPool } from '@berth/core';
 import Dockerode from 'dockerode';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  ratio?: number;
-}
+import type { BenchResult } from './bench-result.js';
+
+export type { BenchResult };
 
 const IMAGE = process.env.BERTH_DOCKER_IMAGE ?? 'berth-test/busybox:1';
 const HOST = { image: IMAGE, networkMode: 'none', pull: 'missing' } as const;
