@@ -108,7 +108,7 @@ find_busybox() {
 }
 
 BUSYBOX="$(find_busybox)" || die "could not find or fetch a static busybox (busybox-static)"
-BB_VERSION="$("$BUSYBOX" 2>&1 | head -n1 | awk '{print $2}')"
+BB_VERSION="$("$BUSYBOX" 2>&1 | awk 'NR == 1 { print $2 }')"  # awk reads all input: head would SIGPIPE busybox under pipefail
 log "using $BUSYBOX ($BB_VERSION)"
 
 # tar a rootfs dir (owned by root, numeric ids) into `docker import`.
