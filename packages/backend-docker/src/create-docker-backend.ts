@@ -11,9 +11,11 @@ import {
   throwIfAborted,
   type WaitOptions,
 } from '@berth/core';
+import type { AgentBinary } from '@berth/host-agent';
 import type Dockerode from 'dockerode';
 import { containerName, DOCKER_LABEL } from './build-container-options.js';
 import { createDockerContainer } from './create-docker-container.js';
+import type { DockerShellTransportMode } from './docker-agent-link.js';
 import { DockerConnection } from './docker-connection.js';
 import { DockerEventsWatcher } from './docker-events-watcher.js';
 import { DockerHost, type DockerHostTimeouts } from './docker-host.js';
@@ -37,6 +39,12 @@ export interface DockerBackendOptions extends DockerConnectionOptions {
   readonly destroyTimeoutMs?: number;
   /** Grace between SIGTERM and SIGKILL for a non-forced destroy. Default 5. */
   readonly stopTimeoutSeconds?: number;
+  /**
+   * How slot shells reach a container. `auto` (default): all of a host's shells share one
+   * `docker exec` running berth-agent, falling back to one exec per shell where the agent cannot
+   * run; `agent`: the agent or an error; `exec`: one exec per shell. See the README.
+   */
+  readonly shellTransport?: DockerShellTransportMode;
   /** Registry credentials for pulls (never logged, never put in labels). */
   readonly registryAuth?: Dockerode.AuthConfig;
 }
@@ -86,13 +94,29 @@ export function createDockerBackend(options: DockerBackendOptions = {}): DockerB
   );
   const watcher = new DockerEventsWatcher(connection);
   const hostEnv = options.env ?? process.env;
+  const shellTransport = options.shellTransport ?? 'auto';
+  if (!['auto', 'agent', 'exec'].includes(shellTransport)) {
+    throw new InvalidOptionsError('shellTransport', "must be 'auto', 'agent' or 'exec'.");
+  }
 
   const makeHost = (
     id: string,
     name: string,
     labels: Readonly<Record<string, string>>,
     workspaceRoot: string,
-  ) => new DockerHost({ id, name, labels, workspaceRoot, connection, watcher, timeouts });
+    installedAgent?: AgentBinary,
+  ) =>
+    new DockerHost({
+      id,
+      name,
+      labels,
+      workspaceRoot,
+      connection,
+      watcher,
+      timeouts,
+      shellTransport,
+      installedAgent,
+    });
 
   return {
     specificationVersion: BACKEND_SPECIFICATION_V1,
@@ -115,9 +139,10 @@ export function createDockerBackend(options: DockerBackendOptions = {}): DockerB
         hostEnv,
         registryAuth: options.registryAuth,
         timeouts,
+        shellTransport,
         signal,
       });
-      return makeHost(created.id, name, created.labels, request.spec.workspaceRoot);
+      return makeHost(created.id, name, created.labels, request.spec.workspaceRoot, created.agent);
     },
 
     async listHosts(selector, waitOptions = {}) {

@@ -5,8 +5,11 @@ import {
   InvalidOptionsError,
   throwIfAborted,
 } from '@berth/core';
+import type { AgentBinary } from '@berth/host-agent';
 import type Dockerode from 'dockerode';
 import { buildContainerOptions } from './build-container-options.js';
+import type { DockerShellTransportMode } from './docker-agent-link.js';
+import { ensureAgentVolume } from './docker-agent-volume.js';
 import { type DockerConnection, raceAbort } from './docker-connection.js';
 import type { DockerHostTimeouts } from './docker-host.js';
 import type { DockerHostSpec } from './docker-host-spec.js';
@@ -23,6 +26,8 @@ export interface CreateContainerInput {
   readonly hostEnv: Readonly<Record<string, string | undefined>>;
   readonly registryAuth?: Dockerode.AuthConfig | undefined;
   readonly timeouts: DockerHostTimeouts;
+  /** Mount the shared agent volume (unless `exec`: shells will not use the agent). */
+  readonly shellTransport: DockerShellTransportMode;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -42,7 +47,7 @@ const featureCache = new WeakMap<DockerConnection, Promise<DaemonFeatures>>();
  */
 export async function createDockerContainer(
   input: CreateContainerInput,
-): Promise<{ id: string; labels: Record<string, string> }> {
+): Promise<{ id: string; labels: Record<string, string>; agent: AgentBinary | undefined }> {
   const { connection, name, request, signal, timeouts } = input;
   const { spec } = request;
   const progress = request.onProgress;
@@ -60,7 +65,7 @@ export async function createDockerContainer(
     omitPidsLimit,
   });
 
-  await ensureDockerImage(connection, {
+  const image = await ensureDockerImage(connection, {
     image: spec.image,
     pull: spec.pull,
     registryAuth: input.registryAuth,
@@ -68,6 +73,10 @@ export async function createDockerContainer(
     onProgress: progress,
   });
   throwIfAborted(signal, 'Creating a Docker host');
+  const agent =
+    input.shellTransport === 'exec' ? undefined : await ensureAgentVolume(connection, image, signal);
+  if (agent)
+    body.HostConfig = { ...body.HostConfig, Mounts: [...(body.HostConfig?.Mounts ?? []), agent.mount] };
   if (omitPidsLimit) {
     progress?.({
       phase: 'create',
@@ -95,7 +104,7 @@ export async function createDockerContainer(
       signal,
     });
     throwIfAborted(signal, 'Creating a Docker host');
-    return { id, labels: body.Labels ?? {} };
+    return { id, labels: body.Labels ?? {}, agent: agent?.binary };
   } catch (error) {
     // Never with the caller's signal: an aborted create must still clean up.
     await removeDockerContainer(connection, id ?? name, {

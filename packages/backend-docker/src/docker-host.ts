@@ -13,6 +13,12 @@ import {
   throwIfAborted,
   type WaitOptions,
 } from '@berth/core';
+import { type AgentBinary, AgentStartError } from '@berth/host-agent';
+import {
+  DockerAgentLink,
+  type DockerShellTransport,
+  type DockerShellTransportMode,
+} from './docker-agent-link.js';
 import type { DockerConnection } from './docker-connection.js';
 import type { DockerEventsWatcher } from './docker-events-watcher.js';
 import { asHostError, raceDeadline } from './docker-exec-session.js';
@@ -38,6 +44,9 @@ export interface DockerHostInit {
   readonly connection: DockerConnection;
   readonly watcher: DockerEventsWatcher;
   readonly timeouts: DockerHostTimeouts;
+  readonly shellTransport: DockerShellTransportMode;
+  /** The agent build already in the container (the shared volume mounted at creation). */
+  readonly installedAgent?: AgentBinary | undefined;
 }
 
 /** One Docker container as a Berth host. Created by `createHost` / `attachHost`; never constructed by users. */
@@ -50,6 +59,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
   readonly #connection: DockerConnection;
   readonly #watcher: DockerEventsWatcher;
   readonly #timeouts: DockerHostTimeouts;
+  readonly #agent: DockerAgentLink;
   readonly #channels = new Set<HostChannelV1>();
   readonly #unwatchers = new Set<() => void>();
   #state: 'open' | 'disconnected' | 'destroyed' = 'open';
@@ -63,16 +73,31 @@ export class DockerHost implements HostV1, AsyncDisposable {
     this.#connection = init.connection;
     this.#watcher = init.watcher;
     this.#timeouts = init.timeouts;
+    this.#agent = new DockerAgentLink({
+      connection: init.connection,
+      containerId: init.id,
+      containerName: init.name,
+      mode: init.shellTransport,
+      installed: init.installedAgent,
+      openTimeoutMs: init.timeouts.channelOpenTimeoutMs,
+    });
+  }
+
+  /** How this host's shells travel: `agent` (one exec for all of them) or `exec` (one each), and why. */
+  get shellTransport(): DockerShellTransport {
+    return this.#agent.transport;
   }
 
   async openChannel(options: WaitOptions = {}): Promise<HostChannelV1> {
     this.#assertOpen('openChannel');
-    const channel = await openDockerChannel({
-      connection: this.#connection,
-      containerId: this.id,
-      signal: options.signal,
-      timeoutMs: this.#timeouts.channelOpenTimeoutMs,
-    });
+    const channel =
+      (await this.#openAgentChannel(options.signal)) ??
+      (await openDockerChannel({
+        connection: this.#connection,
+        containerId: this.id,
+        signal: options.signal,
+        timeoutMs: this.#timeouts.channelOpenTimeoutMs,
+      }));
     if (this.#state !== 'open') {
       channel.close();
       this.#assertOpen('openChannel');
@@ -80,6 +105,19 @@ export class DockerHost implements HostV1, AsyncDisposable {
     this.#channels.add(channel);
     void channel.closed.then(() => this.#channels.delete(channel));
     return channel;
+  }
+
+  /** A shell through the agent, retried once on a fresh connection if the last one just dropped. */
+  async #openAgentChannel(signal: AbortSignal | undefined): Promise<HostChannelV1 | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const agent = await this.#agent.session(signal);
+      if (!agent) return undefined;
+      try {
+        return await agent.openShell({ signal, timeoutMs: this.#timeouts.channelOpenTimeoutMs });
+      } catch (error) {
+        if (!(error instanceof AgentStartError) || attempt > 0) throw error;
+      }
+    }
   }
 
   async run(argv: readonly string[], options: OneShotRunOptionsV1 = {}): Promise<OneShotResultV1> {
@@ -200,6 +238,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
     this.#unwatchers.clear();
     for (const channel of this.#channels) channel.close();
     this.#channels.clear();
+    this.#agent.close();
   }
 
   #assertOpen(method: string): void {

@@ -14,32 +14,29 @@ export interface EnsureImageOptions {
   readonly onProgress?: ((progress: HostProgressV1) => void) | undefined;
 }
 
+/** The facts about a local image that host creation needs. */
+export interface LocalImage {
+  readonly id: string;
+  readonly os: string;
+  readonly architecture: string;
+}
+
 /** Makes sure `image` is present locally, pulling it when the policy allows, with progress. */
 export async function ensureDockerImage(
   connection: DockerConnection,
   options: EnsureImageOptions,
-): Promise<void> {
+): Promise<LocalImage> {
   const { image, pull, signal } = options;
   if (pull !== 'always') {
-    const present = await connection
-      .call(`inspect image ${image}`, { signal }, (docker, abortSignal) =>
-        docker
-          .getImage(image)
-          .inspect({ ...(abortSignal ? { abortSignal } : {}) } as Parameters<Dockerode.Image['inspect']>[0] &
-            object),
-      )
-      .then(
-        () => true,
-        (error: unknown) => {
-          if (isDockerNotFound(error)) return false;
-          throw error;
-        },
-      );
-    if (present) return;
+    const present = await inspectLocalImage(connection, image, signal);
+    if (present) return present;
     if (pull === 'never') throw missingImage(image, 'pull is `never`');
   }
   try {
     await pullImage(connection, options);
+    const pulled = await inspectLocalImage(connection, image, signal);
+    if (!pulled) throw missingImage(image, 'it was gone again right after the pull');
+    return pulled;
   } catch (error) {
     if (BerthError.hasCode(error, 'ABORTED') || BerthError.hasCode(error, 'BACKEND_UNAVAILABLE')) throw error;
     if (pull === 'always' && BerthError.hasCode(error, 'AUTHENTICATION')) throw error;
@@ -48,6 +45,28 @@ export async function ensureDockerImage(
     const reason = (BerthError.isInstance(error) ? error.message : dockerMessage(error)).replace(/\.+$/, '');
     throw missingImage(image, `pulling it failed: ${reason}`, error);
   }
+}
+
+/** `undefined` when the daemon has no such image. */
+export async function inspectLocalImage(
+  connection: DockerConnection,
+  image: string,
+  signal: AbortSignal | undefined,
+): Promise<LocalImage | undefined> {
+  return connection
+    .call(`inspect image ${image}`, { signal }, (docker, abortSignal) =>
+      docker
+        .getImage(image)
+        .inspect({ ...(abortSignal ? { abortSignal } : {}) } as Parameters<Dockerode.Image['inspect']>[0] &
+          object),
+    )
+    .then(
+      (info) => ({ id: info.Id, os: info.Os ?? 'linux', architecture: info.Architecture ?? '' }),
+      (error: unknown) => {
+        if (isDockerNotFound(error)) return undefined;
+        throw error;
+      },
+    );
 }
 
 function missingImage(image: string, why: string, cause?: unknown): NotFoundError {

@@ -1,6 +1,6 @@
 import tarStream from 'tar-stream';
+import { containerPathExists } from './container-path-exists.js';
 import type { DockerConnection } from './docker-connection.js';
-import { isDockerNotFound } from './map-docker-error.js';
 
 export interface EnsureWorkspaceRootOptions {
   readonly connection: DockerConnection;
@@ -27,21 +27,7 @@ export async function ensureWorkspaceRoot(options: EnsureWorkspaceRootOptions): 
   let existing = 0;
   for (let index = 1; index <= segments.length; index += 1) {
     const path = `/${segments.slice(0, index).join('/')}`;
-    const exists = await connection
-      .call(`check ${path} in container`, { signal, hostId: containerId }, (docker, abortSignal) =>
-        docker.getContainer(containerId).infoArchive({ path, ...(abortSignal ? { abortSignal } : {}) }),
-      )
-      .then(
-        (response: unknown) => {
-          // A HEAD answered as a stream: drain it so its keep-alive socket goes back to the (unref'd) pool.
-          (response as { resume?: () => void } | null)?.resume?.();
-          return true;
-        },
-        (error: unknown) => {
-          if (isDockerNotFound(error)) return false;
-          throw error;
-        },
-      );
+    const exists = await containerPathExists(connection, containerId, path, signal);
     if (!exists) break;
     existing = index;
   }

@@ -5,6 +5,7 @@ export {
   type DockerBackend,
   type DockerBackendOptions,
 } from './create-docker-backend.js';
+export type { DockerShellTransport, DockerShellTransportMode } from './docker-agent-link.js';
 export { DockerHost } from './docker-host.js';
 export {
   DEFAULT_HARDENING,

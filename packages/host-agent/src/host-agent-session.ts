@@ -1,0 +1,262 @@
+import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import { Duplex, type Readable, type Writable } from 'node:stream';
+import {
+  AbortedError,
+  CapabilityUnsupportedError,
+  type HostChannelV1,
+  InternalError,
+  throwIfAborted,
+  type WaitOptions,
+} from '@berth/core';
+import { agentChannel } from './agent-channel.js';
+
+/** The wire version this client speaks; the agent reports its own from `/v1/hello`. */
+export const AGENT_PROTOCOL_VERSION = '1';
+
+/** The agent's stdio as the backend reaches it (a hijacked `docker exec`, a websocket, a pipe). */
+export interface AgentTransport {
+  /** The agent's stdout. */
+  readonly readable: Readable;
+  /** The agent's stdin. */
+  readonly writable: Writable;
+  /** Tears the transport down; the agent reads EOF and exits. Idempotent. */
+  destroy(): void;
+  /** What the agent wrote on stderr so far, for error messages. */
+  diagnostics?(): string;
+  /**
+   * Optional: let an idle connection stop keeping the Node process alive (`socket.unref()`), and
+   * keep it alive again while a channel is open. Called with `false` whenever no stream is open.
+   */
+  keepProcessAlive?(alive: boolean): void;
+  /** Resolves once all the agent's output, stderr included, has been read (it exited or the link dropped). */
+  readonly drained?: Promise<void>;
+}
+
+export interface ConnectAgentOptions extends WaitOptions {
+  /** Bound on the HTTP/2 handshake plus `/v1/hello`. */
+  readonly timeoutMs: number;
+  /** Names the host in messages, e.g. `container berth-pool-1a2b`. */
+  readonly hostDescription: string;
+  /** The backend named in errors (`docker`, `nomad`, …). Default `host-agent`. */
+  readonly backendId?: string;
+}
+
+/** The agent did not come up: not executable here, crashed, or speaks another protocol version. */
+export class AgentStartError extends InternalError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AgentStartError';
+  }
+}
+
+/**
+ * One HTTP/2 connection to a berth-agent. Each `openShell` is one stream and one process in the
+ * host, so all of a host's slot shells share a single engine exec.
+ */
+export class HostAgentSession {
+  readonly #session: ClientHttp2Session;
+  readonly #transport: AgentTransport;
+  readonly #hostDescription: string;
+  readonly #backendId: string;
+  readonly #streams = new Set<ClientHttp2Stream>();
+  #closed = false;
+  /** Resolves once the connection is gone, for whatever reason. */
+  readonly closed: Promise<void>;
+
+  private constructor(
+    session: ClientHttp2Session,
+    transport: AgentTransport,
+    hostDescription: string,
+    backendId: string,
+  ) {
+    this.#backendId = backendId;
+    this.#session = session;
+    this.#transport = transport;
+    this.#hostDescription = hostDescription;
+    this.closed = new Promise((resolve) =>
+      session.once('close', () => {
+        this.#closed = true;
+        transport.destroy();
+        resolve();
+      }),
+    );
+  }
+
+  /** Connects over `transport` and checks the agent's protocol version. Destroys the transport on failure. */
+  static async connect(transport: AgentTransport, options: ConnectAgentOptions): Promise<HostAgentSession> {
+    const { signal, timeoutMs, hostDescription } = options;
+    throwIfAborted(signal, 'Connecting to the host agent');
+    const session = http2.connect('http://berth-agent', {
+      createConnection: () => Duplex.from({ readable: transport.readable, writable: transport.writable }),
+      // Large windows: output is bulk data on a local pipe, and a command's burst should not stall.
+      settings: { enablePush: false, initialWindowSize: 4 << 20 },
+      maxSessionMemory: 64,
+    });
+    session.on('error', () => undefined); // surfaced through `closed` and the failing requests
+    // HTTP/2 over a generic duplex does not notice the far end going away: watch the pipes ourselves.
+    const gone = () => {
+      if (!session.destroyed) session.destroy();
+      transport.destroy();
+    };
+    for (const event of ['end', 'close', 'error']) transport.readable.once(event, gone);
+    for (const event of ['close', 'error']) transport.writable.once(event, gone);
+    const agent = new HostAgentSession(
+      session,
+      transport,
+      hostDescription,
+      options.backendId ?? 'host-agent',
+    );
+    let hello: { agent?: unknown; version?: unknown };
+    try {
+      hello = await agent.#withDeadline(agent.#hello(), signal, timeoutMs, 'Starting the host agent');
+    } catch (error) {
+      agent.close();
+      if (error instanceof AbortedError) throw error;
+      // An agent that died at once usually said why on stderr, which may trail its stdout closing.
+      if (transport.drained)
+        await Promise.race([transport.drained, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+      const said = transport.diagnostics?.().trim();
+      throw new AgentStartError(
+        `The host agent in ${hostDescription} did not start${said ? `: ${said}` : ''} (${(error as Error).message}).`,
+        { cause: error },
+      );
+    }
+    if (hello.agent !== 'berth-agent' || hello.version !== AGENT_PROTOCOL_VERSION) {
+      agent.close();
+      throw new AgentStartError(
+        `The agent in ${hostDescription} speaks protocol ${String(hello.version)}, this client ${AGENT_PROTOCOL_VERSION}; ` +
+          'align the versions of the @berth packages.',
+      );
+    }
+    session.setLocalWindowSize(32 << 20);
+    return agent;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed || this.#session.closed || this.#session.destroyed;
+  }
+
+  /**
+   * Starts `argv` (default `sh`) in the host in a session of its own and returns its stdio as a
+   * channel. An argv the host cannot execute throws `CapabilityUnsupportedError('shell')` for `sh`.
+   */
+  async openShell(
+    options: WaitOptions & { argv?: readonly string[]; timeoutMs?: number } = {},
+  ): Promise<HostChannelV1> {
+    const { signal } = options;
+    const argv = options.argv ?? ['sh'];
+    throwIfAborted(signal, 'Opening a shell channel');
+    if (this.isClosed)
+      throw new AgentStartError(`The host agent connection to ${this.#hostDescription} is closed.`);
+    const stream = this.#session.request(
+      { ':method': 'POST', ':path': '/v1/spawn', 'berth-argv': JSON.stringify(argv) },
+      { endStream: false },
+    );
+    this.#track(stream);
+    stream.on('error', () => undefined); // reported through the response wait or the channel
+    try {
+      const status = await this.#withDeadline(
+        responseStatus(stream),
+        signal,
+        options.timeoutMs ?? 30_000,
+        'Opening a shell channel',
+      );
+      if (status !== 200) {
+        const said = (await readAll(stream)).trim();
+        if (status === 404 && argv[0] === 'sh')
+          throw new CapabilityUnsupportedError(
+            this.#backendId,
+            'shell',
+            `${this.#hostDescription} has no /bin/sh (starting \`sh\` said: ${said}); pass argv arrays to use one-shot exec, or use an image with a POSIX shell.`,
+          );
+        throw new InternalError(
+          `The host agent in ${this.#hostDescription} could not start ${argv[0]}: ${said} (HTTP ${status}).`,
+        );
+      }
+    } catch (error) {
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      throw error;
+    }
+    return agentChannel(stream);
+  }
+
+  /** Open streams keep the process alive, like any socket would; an idle connection does not. */
+  #track(stream: ClientHttp2Stream): void {
+    this.#streams.add(stream);
+    if (this.#streams.size === 1) this.#transport.keepProcessAlive?.(true);
+    stream.once('close', () => {
+      this.#streams.delete(stream);
+      if (this.#streams.size === 0) this.#transport.keepProcessAlive?.(false);
+    });
+  }
+
+  /** Ends the connection: every stream is reset, the agent reads EOF and closes its processes' stdin. */
+  close(): void {
+    if (!this.#session.destroyed) this.#session.destroy();
+    this.#transport.destroy();
+  }
+
+  async #hello(): Promise<{ agent?: unknown; version?: unknown }> {
+    const stream = this.#session.request({ ':method': 'GET', ':path': '/v1/hello' }, { endStream: true });
+    this.#track(stream);
+    stream.on('error', () => undefined);
+    const status = await responseStatus(stream);
+    const body = await readAll(stream);
+    if (status !== 200) throw new Error(`/v1/hello answered HTTP ${status}: ${body}`);
+    return JSON.parse(body) as { agent?: unknown; version?: unknown };
+  }
+
+  /** `work`, unless the caller aborts, the deadline passes or the connection closes first. */
+  #withDeadline<T>(
+    work: Promise<T>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+    what: string,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const finish = (settle: () => void) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        settle();
+      };
+      const onAbort = () =>
+        finish(() => reject(new AbortedError(`${what} was aborted.`, { cause: signal?.reason })));
+      const timer = setTimeout(
+        () => finish(() => reject(new Error(`${what} took longer than ${timeoutMs} ms`))),
+        timeoutMs,
+      );
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      void this.closed.then(() =>
+        finish(() =>
+          reject(new AgentStartError(`The host agent connection to ${this.#hostDescription} closed.`)),
+        ),
+      );
+      work.then(
+        (value) => finish(() => resolve(value)),
+        (error: unknown) => finish(() => reject(error)),
+      );
+    });
+  }
+}
+
+function responseStatus(stream: ClientHttp2Stream): Promise<number> {
+  return new Promise((resolve, reject) => {
+    stream.once('response', (headers) => resolve(Number(headers[':status'])));
+    stream.once('error', reject);
+    stream.once('close', () =>
+      reject(new Error(`the stream closed before a response (code ${stream.rstCode})`)),
+    );
+  });
+}
+
+/** The response body as text. Not `for await`: that would wait for our own (open) request side. */
+function readAll(stream: ClientHttp2Stream): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    const done = () => resolve(Buffer.concat(chunks).toString('utf8'));
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.once('end', done);
+    stream.once('close', done);
+  });
+}
