@@ -1,5 +1,8 @@
-/** The backend contract suite (@berth/testkit) against the real dockerd, on berth-test/busybox:1. */
-import { createDockerBackend } from '@berth/backend-docker';
+/**
+ * The backend contract suite (@berth/testkit) against the real dockerd, on berth-test/busybox:1,
+ * once per shell transport: through berth-agent (the default) and one `docker exec` per shell.
+ */
+import { createDockerBackend, type DockerShellTransportMode } from '@berth/backend-docker';
 import { runBackendConformance } from '@berth/testkit';
 import { afterAll, expect } from 'vitest';
 import {
@@ -10,24 +13,32 @@ import {
   uniquePoolId,
 } from './fixtures/docker-pool-helpers.js';
 
-const poolId = uniquePoolId('conformance');
+const transports: Record<Exclude<DockerShellTransportMode, 'auto'>, string> = {
+  agent: 'shells through berth-agent',
+  exec: 'one docker exec per shell',
+};
+const poolIds: string[] = [];
 
-runBackendConformance({
-  name: 'docker (busybox)',
-  createBackend: () => createDockerBackend(),
-  host: BUSYBOX_HOST,
-  slotsPerHost: 2,
-  poolId,
-  // From outside the SDK, as an operator or the OOM killer would.
-  loseHost: async (hostId) => {
-    await docker('kill', hostId);
-  },
-  countHosts: async (id) => (await containersOf(id)).length,
-  timeoutMs: 90_000,
-});
+for (const [shellTransport, description] of Object.entries(transports)) {
+  const poolId = uniquePoolId(`conformance-${shellTransport}`);
+  poolIds.push(poolId);
+  runBackendConformance({
+    name: `docker (busybox, ${description})`,
+    createBackend: () => createDockerBackend({ shellTransport: shellTransport as DockerShellTransportMode }),
+    host: BUSYBOX_HOST,
+    slotsPerHost: 2,
+    poolId,
+    // From outside the SDK, as an operator or the OOM killer would.
+    loseHost: async (hostId) => {
+      await docker('kill', hostId);
+    },
+    countHosts: async (id) => (await containersOf(id)).length,
+    timeoutMs: 90_000,
+  });
+}
 
 afterAll(async () => {
-  const left = await containersOf(poolId);
+  const left = (await Promise.all(poolIds.map((poolId) => containersOf(poolId)))).flat();
   await removeContainers(left);
   expect(left, 'containers left behind by the conformance suite').toEqual([]);
 });

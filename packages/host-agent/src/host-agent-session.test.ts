@@ -97,10 +97,9 @@ describe.skipIf(!arch)('HostAgentSession against the real agent binary', () => {
   it('starts every process as the leader of its own session, apart from the agent', async () => {
     const { child, session } = await connect();
     const channel = await session.openShell();
-    const fields = (
+    const fields =
       // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
-      await runInShell(channel, 'read -r l < /proc/$$/stat; set -- ${l##*) }; echo "$$ $3 $4"')
-    ).trim();
+      (await runInShell(channel, 'read -r l < /proc/$$/stat; set -- ${l##*) }; echo "$$ $3 $4"')).trim();
     const [pid, pgid, sid] = fields.split(' ').map(Number);
     expect(pgid).toBe(pid);
     expect(sid).toBe(pid);
