@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError } from '@berth/core';
@@ -52,6 +53,30 @@ describe('connection', () => {
       await silent.dispose();
     } finally {
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('an HTTP server that is not Docker (404 on /_ping) is BACKEND_UNAVAILABLE, not NOT_FOUND', async () => {
+    const web = createHttpServer((_request, response) => response.writeHead(404).end('not here'));
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    const port = (web.address() as { port: number }).port;
+    try {
+      const wrong = createDockerBackend({
+        host: '127.0.0.1',
+        port,
+        protocol: 'http',
+        connectTimeoutMs: 2_000,
+      });
+      const error = await wrong.listHosts({}).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(BackendUnavailableError);
+      expect((error as Error).message).toMatch(
+        /answered HTTP 404 to \/_ping, so it is not a working Docker API/,
+      );
+      expect((error as BackendUnavailableError).tried).toEqual([`tcp://127.0.0.1:${port}`]);
+      await wrong.dispose();
+    } finally {
+      web.closeAllConnections();
+      await new Promise((resolve) => web.close(resolve));
     }
   });
 

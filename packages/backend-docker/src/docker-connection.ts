@@ -114,9 +114,17 @@ export class DockerConnection {
         this.#address = endpoint.address;
         return docker;
       } catch (error) {
-        if (dockerStatusCode(error) !== undefined) {
+        const status = dockerStatusCode(error);
+        if (status === 401 || status === 403) {
           // Something answered but refused (an authz proxy, a TLS-terminating gateway): say so.
           throw mapDockerError(error, { action: 'ping the daemon', address: endpoint.address });
+        }
+        if (status !== undefined) {
+          // An HTTP server that is not the Docker API (a 404 for /_ping, a 5xx from a proxy).
+          failures.push(
+            `${endpoint.address}: answered HTTP ${status} to /_ping, so it is not a working Docker API`,
+          );
+          continue;
         }
         const reason = timeout.aborted
           ? `no answer within ${this.connectTimeoutMs} ms`

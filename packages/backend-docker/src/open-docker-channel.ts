@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { PassThrough, Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import {
   CapabilityUnsupportedError,
   type ChannelCloseInfoV1,
+  channelStdin,
   type HostChannelV1,
   HostLostError,
   InternalError,
@@ -64,18 +65,8 @@ export async function openDockerChannel(options: OpenChannelOptions): Promise<Ho
     throw error;
   }
 
-  const stdin = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      // Once the transport is gone writes are dropped: `closed` is how the caller learns of it.
-      if (socket.destroyed || socket.writableEnded) callback();
-      else socket.write(chunk, () => callback());
-    },
-    final(callback) {
-      // Half-close: Docker closes the exec's stdin, `sh` reads EOF and exits; output still flows.
-      if (!socket.destroyed) socket.end();
-      callback();
-    },
-  });
+  // Half-close on end: Docker closes the exec's stdin, `sh` reads EOF and exits; output still flows.
+  const stdin = channelStdin(socket);
   return {
     stdin,
     stdout,

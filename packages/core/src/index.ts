@@ -5,6 +5,7 @@ export {
   type BackendV1,
   type ChannelCloseInfoV1,
   type CreateHostRequestV1,
+  channelStdin,
   type DestroyOptionsV1,
   type HostChannelV1,
   type HostDescriptorV1,

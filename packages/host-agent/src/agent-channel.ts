@@ -1,7 +1,7 @@
 import type { ClientHttp2Stream } from 'node:http2';
 import { constants as http2Constants } from 'node:http2';
-import { PassThrough, Writable } from 'node:stream';
-import type { ChannelCloseInfoV1, HostChannelV1 } from '@berth/core';
+import { PassThrough } from 'node:stream';
+import { type ChannelCloseInfoV1, channelStdin, type HostChannelV1 } from '@berth/core';
 import { FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT, FrameReader } from './frame-reader.js';
 
 /**
@@ -61,17 +61,7 @@ export function agentChannel(stream: ClientHttp2Stream): HostChannelV1 {
     });
   });
 
-  const stdin = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      // Once the stream is gone writes are dropped: `closed` is how the caller learns of it.
-      if (stream.destroyed || stream.writableEnded) callback();
-      else stream.write(chunk, () => callback());
-    },
-    final(callback) {
-      if (!stream.destroyed && !stream.writableEnded) stream.end();
-      callback();
-    },
-  });
+  const stdin = channelStdin(stream);
 
   return {
     stdin,

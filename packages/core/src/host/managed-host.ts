@@ -3,10 +3,11 @@ import type { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import type { HostV1 } from '../backend/v1/types.js';
 import { BerthError, HostLostError, InternalError } from '../errors/index.js';
-import { inlineScript, shellQuote } from '../shell/shell-script.js';
+import { shellQuote } from '../shell/shell-script.js';
 import { ShellSession } from '../shell/shell-session.js';
 import { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
+import { type ControlResult, ControlShells } from './control-shells.js';
 
 export interface ManagedHostOptions {
   shellStartTimeoutMs: number;
@@ -16,17 +17,16 @@ export interface ManagedHostOptions {
   onLost(host: ManagedHost, reason: string): void;
 }
 
-export interface ControlResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+export type { ControlResult };
+
+/** Enough parallel control shells that releasing a host's slots at once does not queue much. */
+const MAX_CONTROL_SHELLS = 4;
 
 export type HostStatus = 'ready' | 'lost' | 'removing';
 
 /**
- * Core's view of one backend host: its slots, one lazily opened shell per slot, and a control
- * shell for everything that must not wait behind a running command (kill, sweep, reset, leases).
+ * Core's view of one backend host: its slots, one lazily opened shell per slot, and control
+ * shells for everything that must not wait behind a running command (kill, sweep, reset, leases).
  */
 export class ManagedHost {
   readonly slots: SlotRecord[];
@@ -34,8 +34,7 @@ export class ManagedHost {
   lostReason: string | undefined;
   idleSinceMs = Date.now();
   readonly createdAtMs: number;
-  private control: Promise<ShellSession> | undefined;
-  private controlQueue: Promise<unknown> = Promise.resolve();
+  private readonly control: ControlShells;
   private hasShell = true;
   private readonly unsubscribeLost: (() => void) | undefined;
 
@@ -50,6 +49,16 @@ export class ManagedHost {
     this.slots = Array.from({ length: slotCount }, (_, index) => {
       const workspace = path.join(backendHost.workspaceRoot, `slot_${index}`);
       return new SlotRecord(this, index, workspace, options.onSlotState);
+    });
+    this.control = new ControlShells({
+      hostId: backendHost.id,
+      open: (signal) => this.openSession(signal),
+      timeoutMs: options.controlTimeoutMs,
+      maxShells: Math.min(MAX_CONTROL_SHELLS, Math.max(1, slotCount)),
+      onShellExited: (exitCode) => {
+        if (this.status === 'ready')
+          this.markLost(`its control shell exited${exitCode === undefined ? '' : ` with code ${exitCode}`}`);
+      },
     });
     this.unsubscribeLost = backendHost.onLost?.((reason) => this.markLost(reason));
   }
@@ -110,66 +119,8 @@ export class ManagedHost {
 
   /** Runs `body` in the control shell, serialised, bounded by `controlTimeoutMs`. */
   runControl(body: string, signal?: AbortSignal): Promise<ControlResult> {
-    const task = this.controlQueue.then(() => this.runControlNow(body, signal));
-    this.controlQueue = task.catch(() => undefined);
-    return task;
-  }
-
-  private async runControlNow(body: string, signal?: AbortSignal): Promise<ControlResult> {
-    if (this.status === 'lost') throw new HostLostError(this.id, this.lostReason ?? 'lost');
-    const session = await this.controlSession(signal);
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        session.close();
-        reject(
-          new HostLostError(
-            this.id,
-            `control shell did not answer within ${this.options.controlTimeoutMs} ms`,
-          ),
-        );
-      }, this.options.controlTimeoutMs);
-    });
-    try {
-      const exitCode = await Promise.race([
-        session.run((nonce, seq) => inlineScript(nonce, seq, body), {
-          stdout: (chunk) => stdout.push(chunk),
-          stderr: (chunk) => stderr.push(chunk),
-        }),
-        timeout,
-      ]);
-      return {
-        exitCode,
-        stdout: Buffer.concat(stdout).toString('utf8'),
-        stderr: Buffer.concat(stderr).toString('utf8'),
-      };
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private controlSession(signal?: AbortSignal): Promise<ShellSession> {
-    if (!this.control) {
-      const opening = this.openSession(signal);
-      this.control = opening;
-      opening.then(
-        (session) =>
-          session.onClose((info) => {
-            this.control = undefined;
-            if (!info.transportDropped && this.status === 'ready' && !session.closedByUs) {
-              this.markLost(
-                `its control shell exited${info.exitCode === undefined ? '' : ` with code ${info.exitCode}`}`,
-              );
-            }
-          }),
-        () => {
-          this.control = undefined;
-        },
-      );
-    }
-    return this.control;
+    if (this.status === 'lost') return Promise.reject(new HostLostError(this.id, this.lostReason ?? 'lost'));
+    return this.control.run(body, signal);
   }
 
   /** Opens a shell session on the host, mapping transport failures to host loss. */
@@ -237,12 +188,7 @@ export class ManagedHost {
   }
 
   private closeControl(): void {
-    const control = this.control;
-    this.control = undefined;
-    void control?.then(
-      (session) => session.close(),
-      () => undefined,
-    );
+    this.control.close();
   }
 
   dispose(): void {

@@ -1,4 +1,5 @@
 export { assertBackendV1 } from './assert-backend.js';
+export { channelStdin } from './channel-stdin.js';
 export {
   BACKEND_SPECIFICATION_V1,
   type BackendCapabilitiesV1,
