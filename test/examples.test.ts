@@ -1,0 +1,43 @@
+/**
+ * The examples the READMEs point at, run exactly as documented (`node --import tsx examples/…`)
+ * against the real engines, so a README command that stops working fails CI.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { nomadAvailable } from './fixtures/nomad-agent.js';
+
+const run = promisify(execFile);
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+async function example(file: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', `examples/${file}`], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    timeout: 120_000,
+  });
+  return stdout;
+}
+
+const nomad = await nomadAvailable('examples');
+
+describe('examples', () => {
+  it('quickstart.ts (local backend)', async () => {
+    const output = await example('quickstart.ts');
+    expect(output).toMatch(/exit 3, stderr:/);
+    expect(output).toMatch(/timed out: true, exit 124/);
+  });
+
+  it('docker-batch.ts (real dockerd)', async () => {
+    const output = await example('docker-batch.ts');
+    expect(output).toMatch(/^40\/40 trajectories ok in [\d.]+ s$/m);
+    expect(output).toMatch(/trajectory 3 saw: \[ 'trajectory 3', '9', '1' \]/);
+  });
+
+  it.skipIf(!nomad)('nomad-cluster.ts (real Nomad agent, raw_exec)', async () => {
+    const output = await example('nomad-cluster.ts', { BERTH_NOMAD_DRIVER: 'raw_exec' });
+    expect(output).toMatch(/^job \S+ running after \d+ ms$/m);
+    expect(output).toMatch(/timed out: true, exit 124; the slot still works:/);
+  });
+});
