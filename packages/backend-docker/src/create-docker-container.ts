@@ -73,10 +73,17 @@ export async function createDockerContainer(
     onProgress: progress,
   });
   throwIfAborted(signal, 'Creating a Docker host');
-  const agent =
+  const agentVolume =
     input.shellTransport === 'exec' ? undefined : await ensureAgentVolume(connection, image, signal);
-  if (agent)
+  const agent = agentVolume && 'mount' in agentVolume ? agentVolume.mount : undefined;
+  if (agent) {
     body.HostConfig = { ...body.HostConfig, Mounts: [...(body.HostConfig?.Mounts ?? []), agent.mount] };
+  } else if (agentVolume && 'reason' in agentVolume) {
+    progress?.({
+      phase: 'create',
+      message: `berth-agent: ${agentVolume.reason}; the agent will be uploaded into the container, or shells fall back to one docker exec each.`,
+    });
+  }
   if (omitPidsLimit) {
     progress?.({
       phase: 'create',

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { AGENT_FILE_NAME, type AgentBinary, agentArchOf, agentBinary } from '@berth/host-agent';
 import type Dockerode from 'dockerode';
 import { containerPathExists } from './container-path-exists.js';
-import type { DockerConnection } from './docker-connection.js';
+import { type DockerConnection, raceAbort } from './docker-connection.js';
 import type { LocalImage } from './ensure-docker-image.js';
 
 /** A read-only volume holding one agent build, mounted at the build's install directory. */
@@ -16,58 +16,74 @@ const INSTALLER_LABELS = { 'berth.managed': 'true', 'berth.component': 'agent-in
 /** Inside the (never started) installer container, where the volume is mounted. */
 const INSTALLER_MOUNT = '/berth-agent-volume';
 const STALE_INSTALLER_MS = 10 * 60_000;
+const OUTDATED_VOLUME_AGE_MS = 24 * 3_600_000;
 
-const cache = new WeakMap<DockerConnection, Map<string, Promise<AgentMount | undefined>>>();
+/** What a new container gets: the volume to mount, or why there is none. */
+export type AgentVolumeOutcome = { readonly mount: AgentMount } | { readonly reason: string };
+
+/** A failed fill is retried after this long, not on every container. */
+const RETRY_FILL_AFTER_MS = 60_000;
+const cache = new WeakMap<DockerConnection, Map<string, Promise<AgentVolumeOutcome>>>();
 
 /**
  * The shared agent volume for `image`'s CPU (`berth-agent-<hash prefix>`), filled once per daemon
  * and agent build: host containers then mount it read-only, so putting the agent in a host costs no
  * API call at all (a per-container archive upload costs dockerd a chrooted untar process each).
  * Filling needs a container to upload through; one is created from `image` (already present) and
- * never started. `undefined` when anything fails: hosts then get the agent by upload instead.
+ * never started. The fill is shared by concurrent creates and is not tied to any one caller's
+ * signal; when it fails, hosts get the agent by upload instead, and it is tried again a minute later.
  */
 export function ensureAgentVolume(
   connection: DockerConnection,
   image: LocalImage,
   signal: AbortSignal | undefined,
-): Promise<AgentMount | undefined> {
+): Promise<AgentVolumeOutcome> {
   const arch = agentArchOf(image.architecture);
-  if (image.os !== 'linux' || !arch) return Promise.resolve(undefined);
+  if (image.os !== 'linux' || !arch) {
+    return Promise.resolve({ reason: `no agent build for ${image.os}/${image.architecture}` });
+  }
   let binary: AgentBinary;
   try {
     binary = agentBinary(arch);
-  } catch {
-    return Promise.resolve(undefined);
+  } catch (error) {
+    return Promise.resolve({ reason: (error as Error).message });
   }
   let perConnection = cache.get(connection);
   if (!perConnection) {
     perConnection = new Map();
     cache.set(connection, perConnection);
   }
-  let pending = perConnection.get(binary.sha256);
+  const known = perConnection;
+  let pending = known.get(binary.sha256);
   if (!pending) {
-    pending = fillVolume(connection, binary, image.id, signal).catch(() => undefined);
-    perConnection.set(binary.sha256, pending);
+    pending = fillVolume(connection, binary, image.id).then(
+      (mount) => ({ mount }),
+      (error: unknown) => {
+        setTimeout(() => known.delete(binary.sha256), RETRY_FILL_AFTER_MS).unref();
+        return { reason: `the shared agent volume could not be prepared (${(error as Error).message})` };
+      },
+    );
+    known.set(binary.sha256, pending);
   }
-  return pending;
+  return signal ? raceAbort(pending, signal, 'Preparing the host agent') : pending;
 }
 
 async function fillVolume(
   connection: DockerConnection,
   binary: AgentBinary,
   imageId: string,
-  signal: AbortSignal | undefined,
 ): Promise<AgentMount> {
+  // Shared by every caller, so no caller's signal: each request is bounded by requestTimeoutMs.
   const name = `berth-agent-${binary.sha256.slice(0, 16)}`;
-  await connection.call(`create volume ${name}`, { signal }, (docker, abortSignal) =>
+  await connection.call(`create volume ${name}`, {}, (docker, abortSignal) =>
     docker.createVolume({
       Name: name,
       Labels: { ...AGENT_VOLUME_LABELS, 'berth.agent.sha256': binary.sha256 },
       ...(abortSignal ? { abortSignal } : {}),
     }),
   );
-  await removeStaleInstallers(connection, signal);
-  const installer = await connection.call('create an agent installer container', { signal }, (docker) =>
+  await removeStaleInstallers(connection);
+  const installer = await connection.call('create an agent installer container', {}, (docker) =>
     docker.createContainer({
       name: `berth-agent-installer-${randomBytes(4).toString('hex')}`,
       Image: imageId,
@@ -85,11 +101,11 @@ async function fillVolume(
       connection,
       installer.id,
       `${INSTALLER_MOUNT}/${AGENT_FILE_NAME}`,
-      signal,
+      undefined,
     );
     if (!present) {
       const tarball = await binary.tarball(INSTALLER_MOUNT.slice(1));
-      await connection.call(`fill volume ${name}`, { signal }, (docker, abortSignal) =>
+      await connection.call(`fill volume ${name}`, {}, (docker, abortSignal) =>
         docker
           .getContainer(installer.id)
           .putArchive(tarball, { path: '/', ...(abortSignal ? { abortSignal } : {}) }),
@@ -102,18 +118,37 @@ async function fillVolume(
       )
       .catch(() => undefined); // swept by removeStaleInstallers next time
   }
+  await removeOutdatedVolumes(connection, binary.sha256);
   return {
     binary,
     mount: { Type: 'volume', Source: name, Target: binary.installDirectory, ReadOnly: true },
   };
 }
 
+/**
+ * Volumes of other agent builds (an older Berth), once no container uses them: Docker refuses to
+ * remove a volume in use, and ones younger than a day are kept for a process of another version
+ * that may be about to mount it.
+ */
+async function removeOutdatedVolumes(connection: DockerConnection, currentSha256: string): Promise<void> {
+  const listed = await connection
+    .call('list agent volumes', {}, (docker) =>
+      docker.listVolumes({ filters: { label: ['berth.managed=true', 'berth.component=agent'] } }),
+    )
+    .catch(() => undefined);
+  const cutoff = Date.now() - OUTDATED_VOLUME_AGE_MS;
+  for (const volume of listed?.Volumes ?? []) {
+    const createdAt = Date.parse((volume as { CreatedAt?: string }).CreatedAt ?? '');
+    if (volume.Labels?.['berth.agent.sha256'] === currentSha256 || !(createdAt < cutoff)) continue;
+    await connection
+      .call(`remove agent volume ${volume.Name}`, {}, (docker) => docker.getVolume(volume.Name).remove())
+      .catch(() => undefined); // in use, or gone already
+  }
+}
+
 /** Installer containers a crashed process left behind (created, never started). */
-async function removeStaleInstallers(
-  connection: DockerConnection,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const stale = await connection.call('list agent installer containers', { signal }, (docker) =>
+async function removeStaleInstallers(connection: DockerConnection): Promise<void> {
+  const stale = await connection.call('list agent installer containers', {}, (docker) =>
     docker.listContainers({
       all: true,
       filters: { label: Object.entries(INSTALLER_LABELS).map(([key, value]) => `${key}=${value}`) },
