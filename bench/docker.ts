@@ -73,7 +73,11 @@ async function apiExec(docker: Dockerode, containerId: string): Promise<void> {
 
 async function removeUnusedAgentVolumes(docker: Dockerode): Promise<void> {
   const { Volumes } = await docker.listVolumes({ filters: { label: ['berth.component=agent'] } });
-  for (const volume of Volumes ?? []) await docker.getVolume(volume.Name).remove().catch(() => undefined);
+  for (const volume of Volumes ?? [])
+    await docker
+      .getVolume(volume.Name)
+      .remove()
+      .catch(() => undefined);
 }
 
 async function coldStart(poolId: string, hosts: number, slotsPerHost: number): Promise<number> {

@@ -1,10 +1,16 @@
 import type { Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { BerthError, CapabilityUnsupportedError, throwIfAborted } from '@berth/core';
-import { type AgentBinary, agentArchOf, agentBinary, HostAgentSession } from '@berth/host-agent';
-import { containerPathExists } from './container-path-exists.js';
+import { BerthError, CapabilityUnsupportedError, InternalError } from '@berth/core';
+import {
+  type AgentBinary,
+  AgentStartError,
+  agentArchOf,
+  agentBinary,
+  HostAgentSession,
+} from '@berth/host-agent';
+import { containerPathStat } from './container-path-exists.js';
 import { demuxDockerStream } from './demux-docker-stream.js';
-import type { DockerConnection } from './docker-connection.js';
+import { type DockerConnection, raceAbort } from './docker-connection.js';
 import { asHostError, startExecSession } from './docker-exec-session.js';
 
 /**
@@ -32,8 +38,26 @@ export interface DockerAgentLinkInit {
   readonly installed?: AgentBinary | undefined;
 }
 
-/** Failures that say nothing about the agent: the host or daemon is the problem, or the caller gave up. */
-const NOT_AGENT_FAILURES = new Set(['HOST_LOST', 'ABORTED', 'BACKEND_UNAVAILABLE', 'AUTHENTICATION']);
+/** Failures that say nothing about the agent: the host or the daemon is the problem. */
+const NOT_AGENT_FAILURES = new Set([
+  'HOST_LOST',
+  'ABORTED',
+  'BACKEND_UNAVAILABLE',
+  'AUTHENTICATION',
+  'CAPACITY',
+]);
+
+/**
+ * `rethrow`: the host or daemon failed, an exec would fail too. `permanent`: the agent cannot run
+ * in this container (CPU, read-only root, a binary that will not execute, another protocol).
+ * `transient`: anything else (a slow start under load, an odd daemon answer): exec this once.
+ */
+function classifyFailure(error: unknown): 'rethrow' | 'permanent' | 'transient' {
+  if (BerthError.isInstance(error) && NOT_AGENT_FAILURES.has(error.code)) return 'rethrow';
+  if (BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED')) return 'permanent';
+  if (error instanceof AgentStartError && !error.transient) return 'permanent';
+  return 'transient';
+}
 
 /**
  * The per-container link to berth-agent: installs it (once, through the archive API: no exec),
@@ -42,9 +66,11 @@ const NOT_AGENT_FAILURES = new Set(['HOST_LOST', 'ABORTED', 'BACKEND_UNAVAILABLE
  */
 export class DockerAgentLink {
   readonly #init: DockerAgentLinkInit;
-  #session: Promise<HostAgentSession> | undefined;
+  /** The shared connection attempt; resolves to `undefined` when this attempt fell back to exec. */
+  #connecting: Promise<HostAgentSession | undefined> | undefined;
   #binary: AgentBinary | undefined;
   #transport: DockerShellTransport;
+  #closed = false;
 
   constructor(init: DockerAgentLinkInit) {
     this.#init = init;
@@ -57,48 +83,65 @@ export class DockerAgentLink {
     return this.#transport;
   }
 
-  /** The agent session, or `undefined` when this host uses one exec per shell. */
+  /**
+   * The agent session, or `undefined` when this shell should use its own exec: always once the
+   * host has fallen back, or just this once after a transient failure (the next call tries the
+   * agent again). Concurrent callers share one attempt, which no caller's signal can cancel.
+   */
   async session(signal?: AbortSignal): Promise<HostAgentSession | undefined> {
-    if (this.#transport.kind === 'exec') return undefined;
-    const current = this.#session;
-    if (current) {
-      const session = await current.catch(() => undefined);
-      if (session && !session.isClosed) return session;
-      if (this.#session === current) this.#session = undefined;
-    }
-    if (!this.#session) {
-      const connecting = this.#connect(signal);
-      this.#session = connecting;
-      connecting.catch(() => {
-        if (this.#session === connecting) this.#session = undefined;
-      });
-    }
-    try {
-      return await this.#session;
-    } catch (error) {
-      if (this.#init.mode === 'agent' || (BerthError.isInstance(error) && NOT_AGENT_FAILURES.has(error.code)))
-        throw error;
-      this.#transport = { kind: 'exec', reason: (error as Error).message };
-      return undefined;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) {
+        throw new InternalError(`The handle of container ${this.#init.containerName} was disconnected.`);
+      }
+      if (this.#transport.kind === 'exec') return undefined;
+      this.#connecting ??= this.#connectShared();
+      const connecting = this.#connecting;
+      const session = await (signal
+        ? raceAbort(connecting, signal, 'Connecting to the host agent')
+        : connecting);
+      if (!session?.isClosed || attempt > 0) return session?.isClosed ? undefined : session;
+      if (this.#connecting === connecting) this.#connecting = undefined; // it died since: reconnect once
     }
   }
 
+  /** Closes the agent connection for good; its shells read EOF. */
   close(): void {
-    void this.#session?.then(
-      (session) => session.close(),
+    this.#closed = true;
+    void this.#connecting?.then(
+      (session) => session?.close(),
       () => undefined,
     );
-    this.#session = undefined;
+    this.#connecting = undefined;
   }
 
-  async #connect(signal: AbortSignal | undefined): Promise<HostAgentSession> {
+  #connectShared(): Promise<HostAgentSession | undefined> {
+    const attempt: Promise<HostAgentSession | undefined> = this.#connect().then(
+      (session) => {
+        if (this.#closed) session.close();
+        void session.closed.then(() => {
+          if (this.#connecting === attempt) this.#connecting = undefined;
+        });
+        return session;
+      },
+      (error: unknown) => {
+        if (this.#connecting === attempt) this.#connecting = undefined; // the next call tries again
+        const verdict = classifyFailure(error);
+        if (verdict === 'rethrow' || this.#init.mode === 'agent') throw error;
+        if (verdict === 'permanent') this.#transport = { kind: 'exec', reason: (error as Error).message };
+        return undefined;
+      },
+    );
+    return attempt;
+  }
+
+  /** Shared by every caller, so bounded by the backend's timeouts rather than any caller's signal. */
+  async #connect(): Promise<HostAgentSession> {
     const { connection, containerId, containerName, openTimeoutMs } = this.#init;
-    this.#binary ??= await this.#install(signal);
+    this.#binary ??= await this.#install();
     const { socket } = await startExecSession({
       connection,
       containerId,
       spec: { argv: [this.#binary.installPath], attachStdin: true },
-      signal,
       timeoutMs: openTimeoutMs,
     });
     const stdout = new PassThrough();
@@ -124,7 +167,6 @@ export class DockerAgentLink {
         drained,
       },
       {
-        signal,
         timeoutMs: openTimeoutMs,
         hostDescription: `container ${containerName}`,
         backendId: 'docker',
@@ -133,16 +175,16 @@ export class DockerAgentLink {
   }
 
   /** Puts the agent for the container's CPU at `/.berth/agent-<hash>` unless it is there already. */
-  async #install(signal: AbortSignal | undefined): Promise<AgentBinary> {
+  async #install(): Promise<AgentBinary> {
     const { connection, containerId, containerName } = this.#init;
     const inspect = await connection
-      .call(`inspect container ${containerName}`, { signal, hostId: containerId }, (docker, abortSignal) =>
+      .call(`inspect container ${containerName}`, { hostId: containerId }, (docker, abortSignal) =>
         docker.getContainer(containerId).inspect(abortSignal ? { abortSignal } : {}),
       )
       .catch((error: unknown) => {
         throw asHostError(error, containerId);
       });
-    const image = await connection.call(`inspect image ${inspect.Image}`, { signal }, (docker, abortSignal) =>
+    const image = await connection.call(`inspect image ${inspect.Image}`, {}, (docker, abortSignal) =>
       docker.getImage(inspect.Image).inspect(abortSignal ? ({ abortSignal } as object) : {}),
     );
     const arch = agentArchOf(image.Architecture ?? '');
@@ -163,14 +205,14 @@ export class DockerAgentLink {
         'The container has a read-only root filesystem and no agent volume, so the agent cannot be installed.',
       );
     }
-    throwIfAborted(signal, 'Installing the host agent');
-    const present = await containerPathExists(connection, containerId, binary.installPath, signal);
-    if (!present) {
+    // A size that differs is an upload cut short (by a timeout, or another process mid-way): redo it.
+    const installed = await containerPathStat(connection, containerId, binary.installPath, undefined);
+    if (installed?.size !== binary.size) {
       const tarball = await binary.tarball();
       await connection
         .call(
           `install the host agent in container ${containerName}`,
-          { signal, hostId: containerId },
+          { hostId: containerId },
           (docker, abortSignal) =>
             docker
               .getContainer(containerId)

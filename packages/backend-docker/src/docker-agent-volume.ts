@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { AGENT_FILE_NAME, type AgentBinary, agentArchOf, agentBinary } from '@berth/host-agent';
 import type Dockerode from 'dockerode';
-import { containerPathExists } from './container-path-exists.js';
+import { containerPathStat } from './container-path-exists.js';
 import { type DockerConnection, raceAbort } from './docker-connection.js';
 import type { LocalImage } from './ensure-docker-image.js';
+import { isDockerNotFound } from './map-docker-error.js';
 
 /** A read-only volume holding one agent build, mounted at the build's install directory. */
 export interface AgentMount {
@@ -65,7 +66,24 @@ export function ensureAgentVolume(
     );
     known.set(binary.sha256, pending);
   }
-  return signal ? raceAbort(pending, signal, 'Preparing the host agent') : pending;
+  const checked = pending.then(async (outcome) => {
+    if (!('mount' in outcome) || (await volumeExists(connection, outcome.mount.mount.Source))) return outcome;
+    // Removed since it was filled (`docker volume prune`): Docker would mount an empty one. Fill again.
+    if (known.get(binary.sha256) === pending) known.delete(binary.sha256);
+    return ensureAgentVolume(connection, image, undefined);
+  });
+  return signal ? raceAbort(checked, signal, 'Preparing the host agent') : checked;
+}
+
+async function volumeExists(connection: DockerConnection, name: string | undefined): Promise<boolean> {
+  if (!name) return false;
+  return connection
+    .call(`inspect volume ${name}`, {}, (docker) => docker.getVolume(name).inspect())
+    .then(
+      () => true,
+      // Only a clear "no such volume" counts: on any other trouble, let the create call find out.
+      (error: unknown) => !isDockerNotFound(error),
+    );
 }
 
 async function fillVolume(
@@ -97,24 +115,25 @@ async function fillVolume(
     }),
   );
   try {
-    const present = await containerPathExists(
-      connection,
-      installer.id,
-      `${INSTALLER_MOUNT}/${AGENT_FILE_NAME}`,
-      undefined,
-    );
-    if (!present) {
+    const path = `${INSTALLER_MOUNT}/${AGENT_FILE_NAME}`;
+    const filled = await containerPathStat(connection, installer.id, path, undefined);
+    // A size that differs is a fill cut short (a timeout, a crash, another process mid-way): redo it.
+    if (filled?.size !== binary.size) {
       const tarball = await binary.tarball(INSTALLER_MOUNT.slice(1));
       await connection.call(`fill volume ${name}`, {}, (docker, abortSignal) =>
         docker
           .getContainer(installer.id)
           .putArchive(tarball, { path: '/', ...(abortSignal ? { abortSignal } : {}) }),
       );
+      const written = await containerPathStat(connection, installer.id, path, undefined);
+      if (written?.size !== binary.size) {
+        throw new Error(`the volume holds ${written?.size ?? 'no'} bytes of the agent, not ${binary.size}`);
+      }
     }
   } finally {
     await connection
       .call('remove the agent installer container', {}, (docker) =>
-        docker.getContainer(installer.id).remove({ force: true }),
+        docker.getContainer(installer.id).remove({ force: true, v: true }),
       )
       .catch(() => undefined); // swept by removeStaleInstallers next time
   }
@@ -161,7 +180,7 @@ async function removeStaleInstallers(connection: DockerConnection): Promise<void
       .map((container) =>
         connection
           .call('remove a stale agent installer', {}, (docker) =>
-            docker.getContainer(container.Id).remove({ force: true }),
+            docker.getContainer(container.Id).remove({ force: true, v: true }),
           )
           .catch(() => undefined),
       ),

@@ -4,9 +4,11 @@
  * shell (and `shellTransport: 'agent'` refusing it), and an agent killed from inside.
  */
 import { execFile } from 'node:child_process';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { CapabilityUnsupportedError, createPool, type HostChannelV1 } from '@berth/core';
 import { agentBinary } from '@berth/host-agent';
+import tarStream from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDockerBackend } from './create-docker-backend.js';
 import type { DockerHost } from './docker-host.js';
@@ -110,6 +112,41 @@ describe('berth-agent in Docker', () => {
       expect(await runningExecs(adopted.id)).toBe(1);
     } finally {
       await adopted.destroy({ force: true });
+    }
+  });
+
+  it('replaces an agent binary cut short (wrong size) in an adopted container', async () => {
+    const created = await execBackend.createHost(context.request({}, `${context.runId}-cut`));
+    const cut = tarStream.pack();
+    cut.entry({ name: binary.installPath.slice(1), mode: 0o755 }, Buffer.alloc(1000));
+    cut.finalize();
+    await created.putArchive('/', Readable.from(cut));
+    const adopted = await adopt(context.backend, created);
+    try {
+      expect((await runScript(await adopted.openChannel(), 'echo ok\n')).stdout).toBe('ok\n');
+      expect(adopted.shellTransport).toEqual({ kind: 'agent' });
+      const size = await runScript(await adopted.openChannel(), `wc -c < ${binary.installPath}\n`);
+      expect(Number(size.stdout.trim())).toBe(binary.size);
+    } finally {
+      await adopted.destroy({ force: true });
+    }
+  });
+
+  it('fills the agent volume again when it was removed while the backend ran (docker volume prune)', async () => {
+    const backend = createDockerBackend();
+    try {
+      const first = await backend.createHost(context.request({}, `${context.runId}-prune`));
+      await first.destroy({ force: true });
+      await rawDocker.getVolume(`berth-agent-${binary.sha256.slice(0, 16)}`).remove();
+      const second = await backend.createHost(context.request({}, `${context.runId}-prune`));
+      try {
+        expect((await runScript(await second.openChannel(), 'echo refilled\n')).stdout).toBe('refilled\n');
+        expect(second.shellTransport).toEqual({ kind: 'agent' });
+      } finally {
+        await second.destroy({ force: true });
+      }
+    } finally {
+      await backend.dispose();
     }
   });
 

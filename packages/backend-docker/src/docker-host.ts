@@ -116,6 +116,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
         return await agent.openShell({ signal, timeoutMs: this.#timeouts.channelOpenTimeoutMs });
       } catch (error) {
         if (!(error instanceof AgentStartError) || attempt > 0) throw error;
+        this.#assertOpen('openChannel'); // disconnected meanwhile: no new agent exec
       }
     }
   }

@@ -122,6 +122,10 @@ describe.skipIf(!available)('Nomad host lifecycle and failures against a real ag
     // raw_exec runs on this machine: a process a session left behind would be visible here.
     const seconds = 700_000 + Math.floor(Math.random() * 99_999);
     await roundTrip(channel, 'started', `sleep ${seconds} & echo started`);
+    // The background child may not have exec'd `sleep` yet when `echo` answers: wait for it.
+    for (let tries = 0; tries < 50 && !processesRunning(`sleep ${seconds}`); tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     expect(processesRunning(`sleep ${seconds}`)).toBe(true);
     await Promise.all([host.destroy({ force: false }), host.destroy({ force: true })]);
     await host.destroy({ force: true });

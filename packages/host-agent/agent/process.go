@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,13 +10,6 @@ import (
 	"os/exec"
 	"sync"
 	"syscall"
-)
-
-// Frame kinds inside a /v1/spawn response body: [kind u8][length u32 big-endian][payload].
-const (
-	frameStdout byte = 1
-	frameStderr byte = 2
-	frameExit   byte = 3 // payload: JSON {"exitCode": n} or {"signal": "KILL"}
 )
 
 func newRouter() http.Handler {
@@ -46,7 +38,8 @@ func closeAllChildren() {
 
 // spawn starts the argv in the berth-argv header (JSON array) with piped stdio. The request body
 // is the child's stdin; the response body carries its stdout, stderr and finally its exit status.
-// A reset stream closes the child's stdin (the transport went away) but does not kill it.
+// A reset stream (the client went away) closes all three pipes, as a dropped exec would: the child
+// reads EOF, and gets EPIPE if it writes on; it is not killed.
 func spawn(w http.ResponseWriter, r *http.Request) {
 	var argv []string
 	if err := json.Unmarshal([]byte(r.Header.Get("berth-argv")), &argv); err != nil || len(argv) == 0 {
@@ -58,17 +51,21 @@ func spawn(w http.ResponseWriter, r *http.Request) {
 	// Its own session and process group: a kill aimed at a slot's group can never reach the agent,
 	// and the slot shell is already the group leader core's sweep expects.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if dir := r.Header.Get("berth-cwd"); dir != "" {
-		cmd.Dir = dir
-	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	stdout, _ := cmd.StdoutPipe()
-	stderr, _ := cmd.StderrPipe()
+	// Our own output pipes (not StdoutPipe): Wait must reap the child as soon as it exits, while
+	// the pumps go on reading whatever it left in the pipes.
+	output, err := newOutputPipes()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	cmd.Stdout, cmd.Stderr = output.stdoutW, output.stderrW
 	if err := cmd.Start(); err != nil {
+		output.closeAll()
 		status := http.StatusInternalServerError
 		if os.IsNotExist(err) || isNotFound(err) {
 			status = http.StatusNotFound
@@ -76,6 +73,7 @@ func spawn(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
+	output.closeWriteEnds()
 	childrenMu.Lock()
 	children[cmd] = stdin
 	childrenMu.Unlock()
@@ -87,67 +85,42 @@ func spawn(w http.ResponseWriter, r *http.Request) {
 
 	w.Header().Set("content-type", "application/vnd.berth.frames")
 	w.WriteHeader(http.StatusOK)
-	flusher := http.NewResponseController(w)
-	_ = flusher.Flush()
+	frames := newFrameWriter(w)
+	_ = frames.flusher.Flush()
 
-	// stdin: copy the request body until it ends or the stream is reset, then close the pipe.
+	// stdin: copy the request body until it ends, then close the pipe.
 	go func() {
 		_, _ = io.Copy(stdin, r.Body)
 		_ = stdin.Close()
 	}()
+	exited := make(chan struct{})
+	var waitErr error
 	go func() {
-		<-r.Context().Done()
-		_ = stdin.Close()
+		waitErr = cmd.Wait()
+		close(exited)
 	}()
-
-	var writeMu sync.Mutex
-	writeFrame := func(kind byte, payload []byte) bool {
-		writeMu.Lock()
-		defer writeMu.Unlock()
-		var header [5]byte
-		header[0] = kind
-		binary.BigEndian.PutUint32(header[1:], uint32(len(payload)))
-		if _, err := w.Write(header[:]); err != nil {
-			return false
-		}
-		if _, err := w.Write(payload); err != nil {
-			return false
-		}
-		return flusher.Flush() == nil
-	}
-	var pumps sync.WaitGroup
-	pump := func(kind byte, from io.Reader) {
-		defer pumps.Done()
-		buffer := make([]byte, 32<<10)
-		alive := true
-		for {
-			n, err := from.Read(buffer)
-			if n > 0 && alive {
-				// Once the client is gone keep draining, so the child never blocks on a full pipe.
-				alive = writeFrame(kind, buffer[:n])
-			}
-			if err != nil {
-				return
-			}
-		}
-	}
-	pumps.Add(2)
-	go pump(frameStdout, stdout)
-	go pump(frameStderr, stderr)
-	pumps.Wait()
-	waitErr := cmd.Wait()
-	writeFrame(frameExit, exitStatus(cmd, waitErr))
+	pumped := output.pump(frames)
+	go func() {
+		<-r.Context().Done() // the stream ended: reset by the client, or finished by us
+		_ = stdin.Close()
+		output.closeReadEnds()
+	}()
+	<-exited
+	// The child is gone; its output may still be in the pipes, or held open by a process it left
+	// behind. Send the rest unless the pipes have gone quiet, then report the exit.
+	output.finish(pumped)
+	frames.write(frameExit, exitStatus(cmd, waitErr))
 }
 
 func exitStatus(cmd *exec.Cmd, waitErr error) []byte {
 	status := map[string]any{}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	if cmd.ProcessState == nil {
+		status["error"] = fmt.Sprint(waitErr)
+	} else if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		status["signal"] = signalName(ws.Signal())
 		status["exitCode"] = 128 + int(ws.Signal())
-	} else if cmd.ProcessState != nil {
-		status["exitCode"] = cmd.ProcessState.ExitCode()
 	} else {
-		status["error"] = fmt.Sprint(waitErr)
+		status["exitCode"] = cmd.ProcessState.ExitCode()
 	}
 	body, _ := json.Marshal(status)
 	return body

@@ -33,6 +33,8 @@ export interface AgentBinary {
   /** The executable on this machine. */
   readonly localPath: string;
   readonly sha256: string;
+  /** Bytes of the executable: an install whose file has another size was cut short. */
+  readonly size: number;
   /**
    * The directory holding only this build inside a host, `/.berth/agent-<hash prefix>`: versions
    * never overwrite each other, and an engine may mount a shared read-only volume there instead.
@@ -77,6 +79,7 @@ export function agentBinary(arch: AgentArch): AgentBinary {
     arch,
     localPath,
     sha256,
+    size: bytes.length,
     installDirectory,
     installPath: `${installDirectory}/${AGENT_FILE_NAME}`,
     tarball: (directory = installDirectory.slice(1)) => {

@@ -161,6 +161,32 @@ describe.skipIf(!arch)('HostAgentSession against the real agent binary', () => {
     for (const pid of pids) await eventually(() => !processAlive(pid), `shell ${pid} to exit`);
   });
 
+  it('reports the exit of a shell whose background child still holds its output, and reaps it', async () => {
+    const { session } = await connect();
+    const channel = await session.openShell({ argv: ['sh', '-c', 'sleep 20 & echo "bg $!"; exit 3'] });
+    let output = '';
+    channel.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    channel.stdin.end();
+    expect(await channel.closed).toEqual({ exitCode: 3 }); // not after 20 s
+    const background = Number(/bg (\d+)/.exec(output)?.[1]);
+    expect(background).toBeGreaterThan(0);
+    process.kill(background, 'SIGKILL');
+    session.close();
+  });
+
+  it('a reset stream closes the output pipes too: a process that ignores stdin gets EPIPE and ends', async () => {
+    const { session } = await connect();
+    const channel = await session.openShell({ argv: ['sh', '-c', 'echo $$; exec yes'] });
+    const pid = await new Promise<number>((resolve) =>
+      channel.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().split('\n')[0]))),
+    );
+    channel.close();
+    await eventually(() => !processAlive(pid), `yes (${pid}) to end on EPIPE`);
+    session.close();
+  });
+
   it('reports a process killed by a signal with 128 + signal', async () => {
     const { session } = await connect();
     const channel = await session.openShell();

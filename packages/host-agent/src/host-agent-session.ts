@@ -43,11 +43,17 @@ export interface ConnectAgentOptions extends WaitOptions {
 
 /** The agent did not come up: not executable here, crashed, or speaks another protocol version. */
 export class AgentStartError extends InternalError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** True when the agent may just have been slow (a deadline passed), not unable to run here. */
+  readonly transient: boolean;
+  constructor(message: string, options?: { cause?: unknown; transient?: boolean }) {
     super(message, options);
     this.name = 'AgentStartError';
+    this.transient = options?.transient ?? false;
   }
 }
+
+/** A deadline of ours passed; nothing says the agent cannot run. */
+class DeadlineError extends Error {}
 
 /**
  * One HTTP/2 connection to a berth-agent. Each `openShell` is one stream and one process in the
@@ -59,6 +65,7 @@ export class HostAgentSession {
   readonly #hostDescription: string;
   readonly #backendId: string;
   readonly #streams = new Set<ClientHttp2Stream>();
+  readonly #closeListeners = new Set<() => void>();
   #closed = false;
   /** Resolves once the connection is gone, for whatever reason. */
   readonly closed: Promise<void>;
@@ -77,6 +84,7 @@ export class HostAgentSession {
       session.once('close', () => {
         this.#closed = true;
         transport.destroy();
+        for (const listener of this.#closeListeners) listener();
         resolve();
       }),
     );
@@ -118,7 +126,7 @@ export class HostAgentSession {
       const said = transport.diagnostics?.().trim();
       throw new AgentStartError(
         `The host agent in ${hostDescription} did not start${said ? `: ${said}` : ''} (${(error as Error).message}).`,
-        { cause: error },
+        { cause: error, transient: error instanceof DeadlineError },
       );
     }
     if (hello.agent !== 'berth-agent' || hello.version !== AGENT_PROTOCOL_VERSION) {
@@ -217,21 +225,23 @@ export class HostAgentSession {
       const finish = (settle: () => void) => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+        this.#closeListeners.delete(onClosed);
         settle();
       };
+      const onClosed = () =>
+        finish(() =>
+          reject(new AgentStartError(`The host agent connection to ${this.#hostDescription} closed.`)),
+        );
       const onAbort = () =>
         finish(() => reject(new AbortedError(`${what} was aborted.`, { cause: signal?.reason })));
       const timer = setTimeout(
-        () => finish(() => reject(new Error(`${what} took longer than ${timeoutMs} ms`))),
+        () => finish(() => reject(new DeadlineError(`${what} took longer than ${timeoutMs} ms`))),
         timeoutMs,
       );
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      void this.closed.then(() =>
-        finish(() =>
-          reject(new AgentStartError(`The host agent connection to ${this.#hostDescription} closed.`)),
-        ),
-      );
+      if (this.isClosed) return onClosed();
+      this.#closeListeners.add(onClosed);
       work.then(
         (value) => finish(() => resolve(value)),
         (error: unknown) => finish(() => reject(error)),

@@ -41,8 +41,16 @@ async function controlShells(
     timeoutMs: 10_000,
     maxShells,
     onShellExited,
+    assertUsable: () => {
+      if (lost) throw new Error('the host is lost');
+    },
+    idleCloseMs: 300,
   });
-  return { shells, opened };
+  let lost = false;
+  const loseHost = () => {
+    lost = true;
+  };
+  return { shells, opened, loseHost };
 }
 
 /** The pid of the shell each command ran in (`$$` in a subshell is its shell's), so lanes can be counted. */
@@ -62,6 +70,30 @@ describe('ControlShells', () => {
     expect(results.every((result) => result.exitCode === 0)).toBe(true);
     expect(opened).toHaveLength(3);
     expect(new Set(results.map((result) => result.stdout)).size).toBe(3);
+    shells.close();
+  });
+
+  it('closes extra shells once idle, keeping the first', async () => {
+    const { shells, opened } = await controlShells(3);
+    await Promise.all(Array.from({ length: 3 }, () => shells.run(whichShell)));
+    expect(opened).toHaveLength(3);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    // Shells open in any order; whichever serves the first lane stays.
+    expect(opened.filter((session) => session.closedByUs)).toHaveLength(2);
+    expect((await shells.run('echo still')).stdout).toBe('still\n');
+    expect(opened).toHaveLength(3); // served by the first shell, nothing reopened
+    shells.close();
+  });
+
+  it('queued commands do not start once the host is lost', async () => {
+    const { shells, opened, loseHost } = await controlShells(1);
+    const first = shells.run('sleep 0.3; echo first');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // `first` is running
+    const queued = shells.run('echo queued');
+    loseHost();
+    expect((await first).stdout).toBe('first\n');
+    await expect(queued).rejects.toThrow(/the host is lost/);
+    expect(opened).toHaveLength(1);
     shells.close();
   });
 

@@ -18,6 +18,10 @@ export interface ControlShellsOptions {
   maxShells: number;
   /** A control shell died without us closing it (not a dropped transport). */
   onShellExited(exitCode: number | undefined): void;
+  /** Throws when no control work may start now (the host is lost); checked as each command starts. */
+  assertUsable(): void;
+  /** An extra shell idle this long is closed (the first one stays). Default 30 s. */
+  idleCloseMs?: number;
 }
 
 /** One control shell and the commands queued on it. */
@@ -25,6 +29,7 @@ interface Lane {
   session: Promise<ShellSession> | undefined;
   queue: Promise<unknown>;
   pending: number;
+  idleTimer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -41,10 +46,12 @@ export class ControlShells {
   run(body: string, signal?: AbortSignal): Promise<ControlResult> {
     const lane = this.pickLane();
     lane.pending += 1;
+    clearTimeout(lane.idleTimer);
     const task = lane.queue.then(() => this.runOn(lane, body, signal));
     // Settled before the caller resumes, so a follow-up command sees this lane idle again.
     const settled = () => {
       lane.pending -= 1;
+      if (lane.pending === 0 && lane !== this.lanes[0]) this.closeWhenIdle(lane);
     };
     lane.queue = task.then(settled, settled);
     return task;
@@ -53,6 +60,7 @@ export class ControlShells {
   /** Closes every control shell; a later `run` opens a new one. */
   close(): void {
     for (const lane of this.lanes) {
+      clearTimeout(lane.idleTimer);
       const session = lane.session;
       lane.session = undefined;
       void session?.then(
@@ -66,14 +74,29 @@ export class ControlShells {
     const idle = this.lanes.find((lane) => lane.pending === 0);
     if (idle) return idle;
     if (this.lanes.length < Math.max(1, this.options.maxShells)) {
-      const lane: Lane = { session: undefined, queue: Promise.resolve(), pending: 0 };
+      const lane: Lane = { session: undefined, queue: Promise.resolve(), pending: 0, idleTimer: undefined };
       this.lanes.push(lane);
       return lane;
     }
     return this.lanes.reduce((least, lane) => (lane.pending < least.pending ? lane : least));
   }
 
+  /** Extra shells exist for bursts (many releases at once); one idle a while is closed. */
+  private closeWhenIdle(lane: Lane): void {
+    lane.idleTimer = setTimeout(() => {
+      const index = this.lanes.indexOf(lane);
+      if (lane.pending > 0 || index <= 0) return;
+      this.lanes.splice(index, 1);
+      void lane.session?.then(
+        (session) => session.close(),
+        () => undefined,
+      );
+    }, this.options.idleCloseMs ?? 30_000);
+    lane.idleTimer.unref();
+  }
+
   private async runOn(lane: Lane, body: string, signal?: AbortSignal): Promise<ControlResult> {
+    this.options.assertUsable();
     const session = await this.sessionOf(lane, signal);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];

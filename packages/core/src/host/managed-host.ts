@@ -55,6 +55,9 @@ export class ManagedHost {
       open: (signal) => this.openSession(signal),
       timeoutMs: options.controlTimeoutMs,
       maxShells: Math.min(MAX_CONTROL_SHELLS, Math.max(1, slotCount)),
+      assertUsable: () => {
+        if (this.status === 'lost') throw new HostLostError(this.id, this.lostReason ?? 'lost');
+      },
       onShellExited: (exitCode) => {
         if (this.status === 'ready')
           this.markLost(`its control shell exited${exitCode === undefined ? '' : ` with code ${exitCode}`}`);
