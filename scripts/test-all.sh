@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every engine the tests need (Node 24, dockerd + local test images, a Nomad agent built
-# from its Go module) and runs the whole test suite. This is what CI runs (`.ci/run`).
+# from its Go module, Go and qemu-user-static for berth-agent) and runs the whole test suite.
+# This is what CI runs (`.ci/run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NEEDRESTART_SUSPEND=1 DEBIAN_FRONTEND=noninteractive
@@ -25,6 +26,9 @@ step "nomad (built once per machine, cached in ~/.cache/berth)"
 scripts/setup-nomad.sh
 scripts/start-nomad.sh
 scripts/start-nomad-acl.sh
+
+step "agent toolchain (Go for berth-agent, qemu-user-static for its arm64 build)"
+scripts/setup-agent-tools.sh
 
 step "build, typecheck, lint"
 npx turbo run build

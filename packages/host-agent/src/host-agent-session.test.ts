@@ -3,9 +3,10 @@
  * talks HTTP/2 to it over its stdio exactly as a backend does over a `docker exec`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { HostChannelV1 } from '@berth/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { agentArchOf, agentBinary } from './agent-binary.js';
+import { type AgentArch, agentArchOf, agentBinary } from './agent-binary.js';
 import { AgentStartError, type AgentTransport, HostAgentSession } from './host-agent-session.js';
 
 const arch = agentArchOf(process.arch === 'x64' ? 'amd64' : process.arch);
@@ -29,17 +30,35 @@ function transportFor(child: ChildProcess): AgentTransport {
   };
 }
 
-function startAgent(env: NodeJS.ProcessEnv = process.env): {
-  child: ChildProcess;
-  transport: AgentTransport;
-} {
-  const child = spawn(agentBinary(arch!).localPath, [], { stdio: 'pipe', env });
+/** qemu-user for running the arm64 build here (scripts/setup-agent-tools.sh installs it in CI). */
+const QEMU_ARM64 = ['/usr/bin/qemu-aarch64-static', '/usr/bin/qemu-aarch64'].find((path) => existsSync(path));
+const arm64Skip =
+  arch === 'arm64'
+    ? 'this machine is arm64: the native tests cover that build'
+    : QEMU_ARM64
+      ? undefined
+      : 'qemu-aarch64-static is not installed (scripts/setup-agent-tools.sh installs it)';
+if (arm64Skip && arch !== 'arm64') {
+  if (process.env.CI) throw new Error(`the arm64 agent tests cannot run: ${arm64Skip}`);
+  console.warn(`[host-agent] arm64 build tests skipped: ${arm64Skip}`);
+}
+
+/** Runs this machine's build, or the other one under qemu-user. */
+function startAgent(
+  env: NodeJS.ProcessEnv = process.env,
+  build: AgentArch = arch!,
+): { child: ChildProcess; transport: AgentTransport } {
+  const binary = agentBinary(build).localPath;
+  const child =
+    build === arch
+      ? spawn(binary, [], { stdio: 'pipe', env })
+      : spawn(QEMU_ARM64!, [binary], { stdio: 'pipe', env });
   children.push(child);
   return { child, transport: transportFor(child) };
 }
 
-async function connect(env?: NodeJS.ProcessEnv) {
-  const { child, transport } = startAgent(env);
+async function connect(env?: NodeJS.ProcessEnv, build?: AgentArch) {
+  const { child, transport } = startAgent(env, build);
   const session = await HostAgentSession.connect(transport, {
     timeoutMs: 10_000,
     hostDescription: 'a local agent',
@@ -235,6 +254,26 @@ describe.skipIf(!arch)('HostAgentSession against the real agent binary', () => {
     });
     await expect(failure).rejects.toMatchObject({ code: 'ABORTED' });
     expect(child.stdin!.destroyed).toBe(true);
+  });
+});
+
+describe.skipIf(arm64Skip !== undefined)('the linux/arm64 build, under qemu-user', () => {
+  it('speaks the protocol: hello, a shell, stderr apart, exit code, a 4 MiB stream', {
+    timeout: 30_000,
+  }, async () => {
+    const { session } = await connect(process.env, 'arm64');
+    const channel = await session.openShell();
+    const stderr: Buffer[] = [];
+    channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    expect(await runInShell(channel, 'echo out; echo err >&2')).toBe('out\n');
+    const flood = await session.openShell({ argv: ['sh', '-c', 'head -c 4194304 /dev/zero'] });
+    let received = 0;
+    for await (const chunk of flood.stdout) received += (chunk as Buffer).length;
+    expect(received).toBe(4 << 20);
+    channel.stdin.end('exit 5\n');
+    expect(await channel.closed).toEqual({ exitCode: 5 });
+    expect(Buffer.concat(stderr).toString()).toBe('err\n');
+    session.close();
   });
 });
 
