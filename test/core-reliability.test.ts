@@ -385,7 +385,8 @@ describe('core reliability (local backend, real processes)', () => {
     const keep = slots.filter((slot) => slot.hostId !== first);
     expect(keep).toHaveLength(2);
     await slots.find((slot) => slot.hostId === first)!.release();
-    await until(() => pool.stats().hosts === 2, 5_000, 'the idle first host to go');
+    // Stats drop as removal starts; `host:removed` follows once the engine confirms it is gone.
+    await until(() => pool.stats().hosts === 2 && removed.length > 0, 5_000, 'the idle first host to go');
     expect(removed).toEqual([first]);
     // Well past idleTimeoutMs: the leased hosts stay, although there are more than minHosts.
     await sleep(2_000);
@@ -398,7 +399,7 @@ describe('core reliability (local backend, real processes)', () => {
     for (const slot of keep) expect((await slot.exec('cat marker')).stdout).toBe('busy\n');
 
     for (const slot of keep) await slot.release();
-    await until(() => pool.stats().hosts === 1, 5_000, 'minHosts after release');
+    await until(() => pool.stats().hosts === 1 && removed.length === 2, 5_000, 'minHosts after release');
     await sleep(1_000);
     expect(pool.stats().hosts).toBe(1);
     expect(removed).toHaveLength(2);
