@@ -116,9 +116,50 @@ export async function benchLocal(): Promise<BenchResult[]> {
       ratio: round(commandsPerSecond / serialFresh, 2),
       note: '16 slots; baseline: serial spawn of `sh -c true`',
     });
+
+    results.push(await releaseWithReset(pool));
   } finally {
     await pool.close({ forceRemove: true });
     await rm(baseDirectory, { recursive: true, force: true });
   }
   return results;
+}
+
+const RESET_FILES = 20_000;
+const RESET_ROUNDS = 5;
+/** Makes RESET_FILES small files in 200 directories (a checked-out repository, roughly). */
+const MAKE_FILES = `i=0; while [ $i -lt 200 ]; do mkdir -p d$i && (cd d$i && j=0; while [ $j -lt ${RESET_FILES / 200} ]; do : > f$j; j=$((j+1)); done); i=$((i+1)); done`;
+
+/**
+ * `release()` with the default workspace reset, for a slot holding RESET_FILES files: the reset
+ * renames the workspace away and deletes it in the background. Baseline, same run and host: the
+ * in-place `rm -rf` + `mkdir` a release used to wait for.
+ */
+async function releaseWithReset(pool: Awaited<ReturnType<typeof createPool>>): Promise<BenchResult> {
+  const release: number[] = [];
+  const inPlace: number[] = [];
+  for (let round = 0; round < RESET_ROUNDS; round += 1) {
+    const slot = await pool.acquire();
+    await slot.exec(MAKE_FILES, { timeoutMs: 120_000 });
+    const started = performance.now();
+    await slot.release();
+    release.push(performance.now() - started);
+    const again = await pool.acquire();
+    await again.exec(MAKE_FILES, { timeoutMs: 120_000 });
+    const timed = await again.exec(
+      'cd .. && w=$(pwd)/$(basename "$OLDPWD"); s=$(date +%s%N); rm -rf "$w" && mkdir -p "$w"; e=$(date +%s%N); echo $(( (e-s)/1000 ))',
+    );
+    inPlace.push(Number(timed.stdout.trim()) / 1000);
+    await again.release({ reset: false });
+  }
+  const value = percentile(release, 50);
+  const baseline = percentile(inPlace, 50);
+  return {
+    name: 'local.release_reset_20k_files',
+    value: round(value),
+    unit: 'ms',
+    baseline: round(baseline),
+    ratio: round(baseline / value, 1),
+    note: 'release() p50 with a workspace of 20,000 files; baseline: in-place rm -rf + mkdir',
+  };
 }

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path/posix';
 import type { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import type { HostV1 } from '../backend/v1/types.js';
 import { BerthError, HostLostError, InternalError } from '../errors/index.js';
-import { shellQuote } from '../shell/shell-script.js';
+import { emptyDirectoryScript, shellQuote } from '../shell/shell-script.js';
 import { ShellSession } from '../shell/shell-session.js';
 import { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
@@ -87,8 +88,11 @@ export class ManagedHost {
   async prepare(signal?: AbortSignal): Promise<void> {
     const directories = [path.join(this.stateDirectory, 'tmp'), ...this.slots.map((slot) => slot.workspace)];
     try {
+      // Trash a previous life of this host left half-deleted goes too, in the background.
+      const trash = shellQuote(path.join(this.stateDirectory, 'trash'));
       const result = await this.runControl(
-        `mkdir -p ${directories.map((dir) => shellQuote(dir)).join(' ')}`,
+        `mkdir -p ${directories.map((dir) => shellQuote(dir)).join(' ')} && ` +
+          `{ rm -rf ${trash} </dev/null >/dev/null 2>&1 & }`,
         signal,
       );
       if (result.exitCode !== 0) {
@@ -150,7 +154,7 @@ export class ManagedHost {
     if (!this.hasShell) return;
     const steps: string[] = [];
     if (slot.shellPid > 1) steps.push(`__berth_sweep ${Math.trunc(slot.shellPid)}`);
-    if (reset) steps.push(`rm -rf ${shellQuote(slot.workspace)} && mkdir -p ${shellQuote(slot.workspace)}`);
+    if (reset) steps.push(emptyDirectoryScript(slot.workspace, this.trashPathFor(slot)));
     if (steps.length === 0) return;
     const result = await this.runControl(steps.join('\n'));
     if (result.exitCode !== 0) {
@@ -160,15 +164,13 @@ export class ManagedHost {
     }
   }
 
-  /** Empties a slot workspace, dotfiles included, without following symlinks out of it. */
-  async resetWorkspace(workspace: string): Promise<void> {
-    const quoted = shellQuote(workspace);
-    const result = await this.runControl(`rm -rf ${quoted} && mkdir -p ${quoted}`);
-    if (result.exitCode !== 0) {
-      throw new InternalError(
-        `Could not reset workspace ${workspace} on host ${this.id}: ${result.stderr.trim()}`,
-      );
-    }
+  /** Where a slot's old workspace goes while it is deleted in the background: unique per reset. */
+  private trashPathFor(slot: SlotRecord): string {
+    return path.join(
+      this.stateDirectory,
+      'trash',
+      `slot_${slot.index}.${Date.now()}.${randomBytes(4).toString('hex')}`,
+    );
   }
 
   /** Marks the host lost once: slots go to `error`, sessions close, the pool is told. */

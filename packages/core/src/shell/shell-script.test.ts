@@ -1,7 +1,19 @@
 import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '../errors/index.js';
-import { shellQuote } from './shell-script.js';
+import { emptyDirectoryScript, shellQuote } from './shell-script.js';
 
 const NASTY = [
   '',
@@ -53,5 +65,42 @@ describe('shellQuote', () => {
     expect(BerthError.hasCode(thrown, 'INVALID_OPTIONS')).toBe(true);
     expect((thrown as { field: string }).field).toBe('env.FOO');
     expect((thrown as Error).message).toMatch(/NUL/);
+  });
+});
+
+describe('emptyDirectoryScript (run by a real sh)', () => {
+  function workspace() {
+    const root = mkdtempSync(join(tmpdir(), 'berth-empty-'));
+    const dir = join(root, 'slot_0');
+    const outside = join(root, 'outside.txt');
+    mkdirSync(join(dir, 'nested', 'deeper'), { recursive: true });
+    writeFileSync(join(dir, 'nested', 'deeper', 'file'), 'x');
+    writeFileSync(join(dir, '.hidden'), 'x');
+    writeFileSync(outside, 'keep me');
+    symlinkSync(outside, join(dir, 'link-out'));
+    return { root, dir, outside };
+  }
+
+  async function eventually(check: () => boolean): Promise<void> {
+    for (let i = 0; i < 100 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(check()).toBe(true);
+  }
+
+  it('leaves the directory empty at once and deletes the old tree in the background', async () => {
+    const { root, dir, outside } = workspace();
+    const trash = join(root, '.berth', 'trash', 'slot_0.1');
+    execFileSync('sh', ['-c', emptyDirectoryScript(dir, trash)]);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(readFileSync(outside, 'utf8')).toBe('keep me'); // the symlink was not followed
+    await eventually(() => !existsSync(trash));
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('falls back to deleting in place when the trash cannot be used', () => {
+    const { root, dir, outside } = workspace();
+    execFileSync('sh', ['-c', emptyDirectoryScript(dir, '/proc/berth-no-trash/slot_0.1')]);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(readFileSync(outside, 'utf8')).toBe('keep me');
+    rmSync(root, { recursive: true, force: true });
   });
 });

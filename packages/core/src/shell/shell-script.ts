@@ -152,6 +152,27 @@ export function inlineScript(nonce: string, seq: number, body: string): string {
 }
 
 /**
+ * Empties `directory` (dotfiles included, symlinks not followed) in O(1): renames it into `trash`
+ * (a unique path on the same filesystem) and recreates it, then deletes the old tree in the
+ * background, detached from the protocol's pipes. Falls back to a plain `rm -rf` when the rename
+ * fails (another filesystem, no permission on the trash).
+ */
+export function emptyDirectoryScript(directory: string, trash: string): string {
+  const dir = shellQuote(directory, 'directory');
+  const moved = shellQuote(trash, 'trash');
+  const trashParent = shellQuote(trash.slice(0, trash.lastIndexOf('/')) || '/', 'trash');
+  return (
+    `if mkdir -p ${trashParent} 2>/dev/null && mv ${dir} ${moved} 2>/dev/null; then
+` +
+    `  mkdir -p ${dir} && { rm -rf ${moved} </dev/null >/dev/null 2>&1 & }
+` +
+    `else
+  rm -rf ${dir} && mkdir -p ${dir}
+fi`
+  );
+}
+
+/**
  * Writes `bytes` to `path` inside the host through a here-document of base64 lines, and removes
  * `path` first so a failed decode never leaves a stale file. Needs `base64` in the host.
  */
