@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -21,6 +22,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "--version" {
 		fmt.Println(version)
 		return
+	}
+	// The agent only shuttles bytes: two Ps are plenty, and on a 64-core host the default would
+	// spend threads (which count against the container's pids limit) for nothing.
+	if os.Getenv("GOMAXPROCS") == "" && runtime.NumCPU() > 2 {
+		runtime.GOMAXPROCS(2)
 	}
 	protocols := new(http.Protocols)
 	protocols.SetUnencryptedHTTP2(true)
