@@ -99,8 +99,14 @@ export class DockerAgentLink {
       const session = await (signal
         ? raceAbort(connecting, signal, 'Connecting to the host agent')
         : connecting);
-      if (!session?.isClosed || attempt > 0) return session?.isClosed ? undefined : session;
+      if (!session?.isClosed) return session;
       if (this.#connecting === connecting) this.#connecting = undefined; // it died since: reconnect once
+      if (attempt > 0) {
+        if (this.#init.mode === 'agent') {
+          throw new AgentStartError(`The host agent in container ${this.#init.containerName} keeps closing.`);
+        }
+        return undefined; // this shell through its own exec; the agent is tried again next time
+      }
     }
   }
 

@@ -38,6 +38,7 @@ export function ensureAgentVolume(
   connection: DockerConnection,
   image: LocalImage,
   signal: AbortSignal | undefined,
+  refillIfGone = true,
 ): Promise<AgentVolumeOutcome> {
   const arch = agentArchOf(image.architecture);
   if (image.os !== 'linux' || !arch) {
@@ -66,21 +67,31 @@ export function ensureAgentVolume(
     );
     known.set(binary.sha256, pending);
   }
-  const checked = pending.then(async (outcome) => {
-    if (!('mount' in outcome) || (await volumeExists(connection, outcome.mount.mount.Source))) return outcome;
-    // Removed since it was filled (`docker volume prune`): Docker would mount an empty one. Fill again.
-    if (known.get(binary.sha256) === pending) known.delete(binary.sha256);
-    return ensureAgentVolume(connection, image, undefined);
+  const filled = pending;
+  const checked = filled.then(async (outcome) => {
+    if (!('mount' in outcome) || (await volumeIsOurs(connection, outcome.mount.mount.Source, binary.sha256)))
+      return outcome;
+    // Removed since it was filled (`docker volume prune`), or replaced by the empty one Docker makes
+    // when a container names a missing volume: fill it again, once.
+    if (known.get(binary.sha256) === filled) known.delete(binary.sha256);
+    if (!refillIfGone)
+      return { reason: 'the shared agent volume disappeared again right after it was filled' };
+    return ensureAgentVolume(connection, image, undefined, false);
   });
   return signal ? raceAbort(checked, signal, 'Preparing the host agent') : checked;
 }
 
-async function volumeExists(connection: DockerConnection, name: string | undefined): Promise<boolean> {
+/** The volume exists and carries this build's label (not one Docker auto-created empty). */
+async function volumeIsOurs(
+  connection: DockerConnection,
+  name: string | undefined,
+  sha256: string,
+): Promise<boolean> {
   if (!name) return false;
   return connection
     .call(`inspect volume ${name}`, {}, (docker) => docker.getVolume(name).inspect())
     .then(
-      () => true,
+      (volume) => volume.Labels?.['berth.agent.sha256'] === sha256,
       // Only a clear "no such volume" counts: on any other trouble, let the create call find out.
       (error: unknown) => !isDockerNotFound(error),
     );
@@ -93,6 +104,15 @@ async function fillVolume(
 ): Promise<AgentMount> {
   // Shared by every caller, so no caller's signal: each request is bounded by requestTimeoutMs.
   const name = `berth-agent-${binary.sha256.slice(0, 16)}`;
+  if (!(await volumeIsOurs(connection, name, binary.sha256))) {
+    // An empty one Docker made for a container that named it while it was gone: replace it (this
+    // fails while a container uses it, and hosts then get the agent by upload instead).
+    await connection
+      .call(`remove volume ${name}`, {}, (docker) => docker.getVolume(name).remove())
+      .catch((error: unknown) => {
+        if (!isDockerNotFound(error)) throw error;
+      });
+  }
   await connection.call(`create volume ${name}`, {}, (docker, abortSignal) =>
     docker.createVolume({
       Name: name,

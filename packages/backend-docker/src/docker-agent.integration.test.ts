@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createDockerBackend } from './create-docker-backend.js';
 import type { DockerHost } from './docker-host.js';
 import type { DockerHostSpecInput } from './docker-host-spec.js';
-import { dockerTestContext, rawDocker, runScript } from './testing/docker-fixtures.js';
+import { dockerTestContext, rawDocker, runScript, TEST_RUN_LABEL } from './testing/docker-fixtures.js';
 
 const run = promisify(execFile);
 const context = dockerTestContext(); // shellTransport: 'auto'
@@ -137,13 +137,40 @@ describe('berth-agent in Docker', () => {
     try {
       const first = await backend.createHost(context.request({}, `${context.runId}-prune`));
       await first.destroy({ force: true });
-      await rawDocker.getVolume(`berth-agent-${binary.sha256.slice(0, 16)}`).remove();
+      const volume = `berth-agent-${binary.sha256.slice(0, 16)}`;
+      await rawDocker.getVolume(volume).remove();
       const second = await backend.createHost(context.request({}, `${context.runId}-prune`));
       try {
         expect((await runScript(await second.openChannel(), 'echo refilled\n')).stdout).toBe('refilled\n');
         expect(second.shellTransport).toEqual({ kind: 'agent' });
       } finally {
         await second.destroy({ force: true });
+      }
+      // Worse: pruned, and another container names it meanwhile, so Docker makes an empty, unlabelled
+      // one that is in use. It is not mounted again; the host gets the agent by upload instead.
+      await rawDocker.getVolume(volume).remove();
+      const squatter = await rawDocker.createContainer({
+        Image: 'berth-test/busybox:1',
+        Cmd: ['true'],
+        Labels: { [TEST_RUN_LABEL]: context.runId },
+        HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: '/squat' }] },
+      });
+      try {
+        const third = await backend.createHost(context.request({}, `${context.runId}-prune`));
+        try {
+          const inspected = await rawDocker.getContainer(third.id).inspect();
+          expect(inspected.Mounts.some((mount) => mount.Name === volume)).toBe(false);
+          expect((await runScript(await third.openChannel(), 'echo uploaded\n')).stdout).toBe('uploaded\n');
+          expect(third.shellTransport).toEqual({ kind: 'agent' });
+        } finally {
+          await third.destroy({ force: true });
+        }
+      } finally {
+        await squatter.remove({ force: true });
+        await rawDocker
+          .getVolume(volume)
+          .remove()
+          .catch(() => undefined);
       }
     } finally {
       await backend.dispose();

@@ -115,8 +115,9 @@ export class DockerHost implements HostV1, AsyncDisposable {
       try {
         return await agent.openShell({ signal, timeoutMs: this.#timeouts.channelOpenTimeoutMs });
       } catch (error) {
-        if (!(error instanceof AgentStartError) || attempt > 0) throw error;
-        this.#assertOpen('openChannel'); // disconnected meanwhile: no new agent exec
+        // The connection dropped under this open: once, on a fresh one (unless we disconnected).
+        if (!(error instanceof AgentStartError || agent.isClosed) || attempt > 0) throw error;
+        this.#assertOpen('openChannel');
       }
     }
   }

@@ -2,6 +2,8 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:htt
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import {
   AbortedError,
+  BackendUnavailableError,
+  BerthError,
   CapabilityUnsupportedError,
   type HostChannelV1,
   InternalError,
@@ -183,6 +185,18 @@ export class HostAgentSession {
       }
     } catch (error) {
       if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      if (error instanceof DeadlineError) {
+        throw new BackendUnavailableError(
+          `${error.message} through the host agent in ${this.#hostDescription}; the host may be overloaded. Retry, or raise the timeout.`,
+          [],
+          { cause: error },
+        );
+      }
+      if (!BerthError.isInstance(error) && this.isClosed) {
+        throw new AgentStartError(`The host agent connection to ${this.#hostDescription} closed.`, {
+          cause: error,
+        });
+      }
       throw error;
     }
     return agentChannel(stream);

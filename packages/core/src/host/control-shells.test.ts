@@ -20,6 +20,7 @@ afterAll(async () => {
 async function controlShells(
   maxShells: number,
   onShellExited: (code: number | undefined) => void = () => {},
+  timeoutMs = 10_000,
 ) {
   const host = await backend.createHost({
     profile: 'default',
@@ -38,7 +39,7 @@ async function controlShells(
       opened.push(session);
       return session;
     },
-    timeoutMs: 10_000,
+    timeoutMs,
     maxShells,
     onShellExited,
     assertUsable: () => {
@@ -82,6 +83,17 @@ describe('ControlShells', () => {
     expect(opened.filter((session) => session.closedByUs)).toHaveLength(2);
     expect((await shells.run('echo still')).stdout).toBe('still\n');
     expect(opened).toHaveLength(3); // served by the first shell, nothing reopened
+    shells.close();
+  });
+
+  it('a command that times out costs its shell, not the commands queued behind it', async () => {
+    const { shells, opened } = await controlShells(1, () => {}, 500);
+    const stuck = shells.run('sleep 5');
+    const next = shells.run('echo next');
+    await expect(stuck).rejects.toMatchObject({ code: 'HOST_LOST' });
+    expect((await next).stdout).toBe('next\n');
+    expect(opened).toHaveLength(2);
+    expect(opened[0]!.closedByUs).toBe(true);
     shells.close();
   });
 

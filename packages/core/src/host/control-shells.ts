@@ -97,12 +97,22 @@ export class ControlShells {
 
   private async runOn(lane: Lane, body: string, signal?: AbortSignal): Promise<ControlResult> {
     this.options.assertUsable();
-    const session = await this.sessionOf(lane, signal);
+    let session = await this.sessionOf(lane, signal);
+    if (session.closedByUs || session.isClosed) {
+      // Closed (a timed-out command, close()) before its close event cleared the lane: open anew.
+      if (lane.session && (await lane.session) === session) lane.session = undefined;
+      session = await this.sessionOf(lane, signal);
+    }
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
+        // Forget it before closing, so the next command queued on this lane opens a fresh shell.
+        const current = lane.session;
+        void current?.then((opened) => {
+          if (opened === session && lane.session === current) lane.session = undefined;
+        });
         session.close();
         reject(
           new HostLostError(

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import type { HostV1 } from '../backend/v1/types.js';
 import { BerthError, HostLostError, InternalError } from '../errors/index.js';
-import { emptyDirectoryScript, shellQuote } from '../shell/shell-script.js';
+import { emptyDirectoryScript, shellQuote, TRASH_WARNING } from '../shell/shell-script.js';
 import { ShellSession } from '../shell/shell-session.js';
 import { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
@@ -16,6 +16,8 @@ export interface ManagedHostOptions {
   controlTimeoutMs: number;
   onSlotState(slot: SlotRecord, from: SlotState, to: SlotState): void;
   onLost(host: ManagedHost, reason: string): void;
+  /** Something the user should know that costs no slot (re-emitted as `host:error`). */
+  onWarning(error: Error): void;
 }
 
 export type { ControlResult };
@@ -88,11 +90,13 @@ export class ManagedHost {
   async prepare(signal?: AbortSignal): Promise<void> {
     const directories = [path.join(this.stateDirectory, 'tmp'), ...this.slots.map((slot) => slot.workspace)];
     try {
-      // Trash a previous life of this host left half-deleted goes too, in the background.
+      // Trash a previous life of this host left half-deleted goes too, in the background (never
+      // through a symlinked state directory).
+      const state = shellQuote(this.stateDirectory);
       const trash = shellQuote(path.join(this.stateDirectory, 'trash'));
       const result = await this.runControl(
         `mkdir -p ${directories.map((dir) => shellQuote(dir)).join(' ')} && ` +
-          `{ rm -rf ${trash} </dev/null >/dev/null 2>&1 & }`,
+          `{ [ -L ${state} ] || { chmod -R u+rwX ${trash}; rm -rf ${trash}; } </dev/null >/dev/null 2>&1 & }`,
         signal,
       );
       if (result.exitCode !== 0) {
@@ -154,7 +158,7 @@ export class ManagedHost {
     if (!this.hasShell) return;
     const steps: string[] = [];
     if (slot.shellPid > 1) steps.push(`__berth_sweep ${Math.trunc(slot.shellPid)}`);
-    if (reset) steps.push(emptyDirectoryScript(slot.workspace, this.trashPathFor(slot)));
+    if (reset) steps.push(emptyDirectoryScript(slot.workspace, this.stateDirectory, this.trashNameFor(slot)));
     if (steps.length === 0) return;
     const result = await this.runControl(steps.join('\n'));
     if (result.exitCode !== 0) {
@@ -162,15 +166,22 @@ export class ManagedHost {
         `Could not clean ${slot.id}: ${result.stderr.trim() || `exit ${result.exitCode}`}`,
       );
     }
+    for (const line of result.stderr.split('\n')) {
+      if (!line.startsWith(TRASH_WARNING)) continue;
+      // The slot is clean; an earlier lease left files its user cannot delete, filling the disk.
+      this.options.onWarning(
+        new InternalError(
+          `Host ${this.id}: ${line.slice('berth: '.length)}. Files a slot's user cannot delete (owned by ` +
+            `another user, immutable) stay in ${path.join(this.stateDirectory, 'trash')}; fix their ownership ` +
+            'or recreate the host.',
+        ),
+      );
+    }
   }
 
-  /** Where a slot's old workspace goes while it is deleted in the background: unique per reset. */
-  private trashPathFor(slot: SlotRecord): string {
-    return path.join(
-      this.stateDirectory,
-      'trash',
-      `slot_${slot.index}.${Date.now()}.${randomBytes(4).toString('hex')}`,
-    );
+  /** The name a slot's old workspace gets in the trash while it is deleted: unique per reset. */
+  private trashNameFor(slot: SlotRecord): string {
+    return `slot_${slot.index}.${Date.now()}.${randomBytes(4).toString('hex')}`;
   }
 
   /** Marks the host lost once: slots go to `error`, sessions close, the pool is told. */

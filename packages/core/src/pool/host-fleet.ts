@@ -162,6 +162,7 @@ export class HostFleet {
         controlTimeoutMs: this.options.controlTimeoutMs,
         onSlotState: (slot, from, to) => this.callbacks.slotState(slot, from, to),
         onLost: (host, reason) => this.onLost(host, reason),
+        onWarning: (error) => this.events.emit('host:error', { profile, error }),
       },
       adopted,
     );

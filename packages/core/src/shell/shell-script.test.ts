@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BerthError } from '../errors/index.js';
-import { emptyDirectoryScript, shellQuote } from './shell-script.js';
+import { emptyDirectoryScript, shellQuote, TRASH_WARNING } from './shell-script.js';
 
 const NASTY = [
   '',
@@ -69,16 +69,29 @@ describe('shellQuote', () => {
 });
 
 describe('emptyDirectoryScript (run by a real sh)', () => {
+  /** `<root>/slot_0` with nested files, a dotfile and a symlink out; `<root>/.berth` as core makes it. */
   function workspace() {
     const root = mkdtempSync(join(tmpdir(), 'berth-empty-'));
     const dir = join(root, 'slot_0');
+    const state = join(root, '.berth');
     const outside = join(root, 'outside.txt');
     mkdirSync(join(dir, 'nested', 'deeper'), { recursive: true });
+    mkdirSync(state);
     writeFileSync(join(dir, 'nested', 'deeper', 'file'), 'x');
     writeFileSync(join(dir, '.hidden'), 'x');
     writeFileSync(outside, 'keep me');
     symlinkSync(outside, join(dir, 'link-out'));
-    return { root, dir, outside };
+    return { root, dir, state, outside };
+  }
+
+  function run(script: string, asUser?: number): { stderr: string } {
+    const argv =
+      asUser === undefined
+        ? ['sh', '-c', script]
+        : ['setpriv', `--reuid=${asUser}`, `--regid=${asUser}`, '--clear-groups', 'sh', '-c', script];
+    const result = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+    expect(result.status).toBe(0);
+    return { stderr: result.stderr };
   }
 
   async function eventually(check: () => boolean): Promise<void> {
@@ -87,20 +100,56 @@ describe('emptyDirectoryScript (run by a real sh)', () => {
   }
 
   it('leaves the directory empty at once and deletes the old tree in the background', async () => {
-    const { root, dir, outside } = workspace();
-    const trash = join(root, '.berth', 'trash', 'slot_0.1');
-    execFileSync('sh', ['-c', emptyDirectoryScript(dir, trash)]);
+    const { root, dir, state, outside } = workspace();
+    run(emptyDirectoryScript(dir, state, 'slot_0.1'));
     expect(readdirSync(dir)).toEqual([]);
     expect(readFileSync(outside, 'utf8')).toBe('keep me'); // the symlink was not followed
-    await eventually(() => !existsSync(trash));
+    await eventually(() => readdirSync(join(state, 'trash')).length === 0);
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('falls back to deleting in place when the trash cannot be used', () => {
-    const { root, dir, outside } = workspace();
-    execFileSync('sh', ['-c', emptyDirectoryScript(dir, '/proc/berth-no-trash/slot_0.1')]);
+  it.skipIf(process.getuid?.() !== 0)(
+    'as a non-root user, deletes read-only directories too (a Go module cache)',
+    async () => {
+      const { root, dir, state } = workspace();
+      execFileSync('sh', [
+        '-c',
+        `chmod 0555 ${join(dir, 'nested', 'deeper')} && chown -R 65534:65534 ${root}`,
+      ]);
+      run(emptyDirectoryScript(dir, state, 'slot_0.2'), 65534);
+      expect(readdirSync(dir)).toEqual([]);
+      await eventually(() => readdirSync(join(state, 'trash')).length === 0);
+      rmSync(root, { recursive: true, force: true });
+    },
+  );
+
+  it('reports (and clears) what an earlier background delete could not remove, and still resets', () => {
+    const { root, dir, state } = workspace();
+    mkdirSync(join(state, 'trash'));
+    writeFileSync(join(state, 'trash', 'slot_0.0.err'), "rm: can't remove 'x': Permission denied\n");
+    const { stderr } = run(emptyDirectoryScript(dir, state, 'slot_0.3'));
+    expect(stderr).toBe(`${TRASH_WARNING} rm: can't remove 'x': Permission denied\n`);
+    expect(existsSync(join(state, 'trash', 'slot_0.0.err'))).toBe(false);
     expect(readdirSync(dir)).toEqual([]);
-    expect(readFileSync(outside, 'utf8')).toBe('keep me');
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('never moves a workspace through a planted symlink: deletes in place instead', () => {
+    const { root, dir, state } = workspace();
+    const elsewhere = join(root, 'slot_1');
+    mkdirSync(elsewhere);
+    symlinkSync(elsewhere, join(state, 'trash'));
+    run(emptyDirectoryScript(dir, state, 'slot_0.4'));
+    expect(readdirSync(dir)).toEqual([]);
+    expect(readdirSync(elsewhere)).toEqual([]); // nothing landed in the other slot
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('deletes in place when there is no state directory (or the rename is impossible)', () => {
+    const { root, dir } = workspace();
+    run(emptyDirectoryScript(dir, join(root, 'missing-state'), 'slot_0.5'));
+    expect(readdirSync(dir)).toEqual([]);
+    expect(existsSync(join(root, 'missing-state'))).toBe(false);
     rmSync(root, { recursive: true, force: true });
   });
 });

@@ -151,25 +151,37 @@ export function inlineScript(nonce: string, seq: number, body: string): string {
   );
 }
 
+/** What the reset script prints on stderr (and exits 0) when an earlier background delete failed. */
+export const TRASH_WARNING = 'berth: an old workspace could not be deleted:';
+
 /**
- * Empties `directory` (dotfiles included, symlinks not followed) in O(1): renames it into `trash`
- * (a unique path on the same filesystem) and recreates it, then deletes the old tree in the
- * background, detached from the protocol's pipes. Falls back to a plain `rm -rf` when the rename
- * fails (another filesystem, no permission on the trash).
+ * Empties `directory` (dotfiles included, symlinks not followed) in O(1): renames it into
+ * `<stateDirectory>/trash/<name>` and recreates it, then deletes the old tree in the background,
+ * detached from the protocol's pipes (making read-only directories writable first, as a Go module
+ * cache needs). The rename is used only when it cannot turn into a copy or a move out of the host's
+ * own directories: the state and trash directories are real directories (not symlinks a lessee
+ * planted) on the directory's filesystem. Otherwise it deletes in place, as before. A background
+ * delete that failed left `<name>.err`; the next reset reports it (TRASH_WARNING) and clears it.
  */
-export function emptyDirectoryScript(directory: string, trash: string): string {
-  const dir = shellQuote(directory, 'directory');
-  const moved = shellQuote(trash, 'trash');
-  const trashParent = shellQuote(trash.slice(0, trash.lastIndexOf('/')) || '/', 'trash');
-  return (
-    `if mkdir -p ${trashParent} 2>/dev/null && mv ${dir} ${moved} 2>/dev/null; then
-` +
-    `  mkdir -p ${dir} && { rm -rf ${moved} </dev/null >/dev/null 2>&1 & }
-` +
-    `else
-  rm -rf ${dir} && mkdir -p ${dir}
-fi`
-  );
+export function emptyDirectoryScript(directory: string, stateDirectory: string, name: string): string {
+  const d = shellQuote(directory, 'directory');
+  const s = shellQuote(stateDirectory, 'stateDirectory');
+  const t = shellQuote(`${stateDirectory}/trash`, 'stateDirectory');
+  const m = shellQuote(`${stateDirectory}/trash/${name}`, 'name');
+  return `for __b_f in ${t}/*.err; do
+  [ -f "$__b_f" ] || continue
+  { read -r __b_l < "$__b_f"; } 2>/dev/null; printf '%s %s\n' '${TRASH_WARNING}' "$__b_l" >&2; rm -f "$__b_f"
+done
+__b_x=; __b_y=
+if [ -d ${s} ] && [ ! -L ${s} ] && mkdir -p ${t} 2>/dev/null && [ ! -L ${t} ]; then
+  __b_x=$(stat -c %d ${d} 2>/dev/null); __b_y=$(stat -c %d ${t} 2>/dev/null)
+fi
+if [ -n "$__b_x" ] && [ "$__b_x" = "$__b_y" ] && mv ${d} ${m} 2>/dev/null; then
+  { chmod -R u+rwX ${m} 2>/dev/null; rm -rf ${m} 2>${m}.err && rm -f ${m}.err; } </dev/null >/dev/null 2>&1 &
+  mkdir -p ${d}
+else
+  chmod -R u+rwX ${d} 2>/dev/null; rm -rf ${d} && mkdir -p ${d}
+fi`;
 }
 
 /**
