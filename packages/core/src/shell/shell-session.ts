@@ -199,6 +199,10 @@ export class ShellSession {
     if (info?.exitCode !== undefined) parts.push(`with exit code ${info.exitCode}`);
     if (info?.error) parts.push(`(${info.error.message})`);
     if (said) parts.push(`; it said: ${said}`);
+    if (info?.transportDropped) {
+      // Only the connection went: the slot and its host are fine, and the next command reconnects.
+      parts.push('. The connection to the shell dropped, not the host: retry the command on this slot');
+    }
     return new ShellClosedError(`${parts.join(' ')}.`, { cause: info?.error });
   }
 }
