@@ -237,7 +237,9 @@ describe('berth-agent in Docker', () => {
       );
       await new Promise((resolve) => setTimeout(resolve, 200));
       await run('docker', ['exec', hostBefore!.id, 'sh', '-c', 'kill -9 $(pidof berth-agent)']);
-      expect(String(await inFlight)).toMatch(/connection to the shell dropped, not the host: retry the command/);
+      expect(String(await inFlight)).toMatch(
+        /connection to the shell dropped, not the host: retry the command/,
+      );
       expect((await slot.exec('echo carried-on')).stdout).toBe('carried-on\n');
       expect(pool.hostsOf().map((host) => host.id)).toEqual([hostBefore!.id]);
     } finally {
