@@ -203,7 +203,7 @@ describe('core reliability (local backend, real processes)', () => {
     expect(pool.stats().hosts).toBe(3);
   });
 
-  it('a killed slot shell: HOST_LOST for the holder, host:lost then host:created, back to minHosts', async () => {
+  it('a killed slot shell is a slot event: the slot reopens it, the host is not lost (LESSONS #19)', async () => {
     const pool = newPool(tempBase(), { minHosts: 2, maxHosts: 2, slotsPerHost: 2 });
     const events: string[] = [];
     pool.on('host:lost', (event) => events.push(`lost:${event.hostId}`));
@@ -213,31 +213,26 @@ describe('core reliability (local backend, real processes)', () => {
     events.length = 0;
 
     const slot = await pool.acquire();
-    // Commands run in a subshell `( … ) &` of the slot shell; `$$` there is still the slot shell's pid.
-    const shellPid = Number((await slot.exec('echo $$')).stdout.trim());
+    // Each command is its own `sh -c`, started by the slot shell: `$PPID` is the slot shell, not Node.
+    const shellPid = Number((await slot.exec('echo $PPID')).stdout.trim());
     expect(shellPid).toBeGreaterThan(1);
+    expect(shellPid).not.toBe(process.pid);
     expect(readFileSync(`/proc/${shellPid}/cmdline`, 'latin1').split('\0')[0]).toMatch(/sh$/);
-    const lostHost = slot.hostId;
+    const hostId = slot.hostId;
 
     process.kill(shellPid, 'SIGKILL');
-    const error = await errorOf(slot.exec('echo still here'));
-    expect(error.code).toBe('HOST_LOST');
-    expect(error.message).toContain(lostHost);
-    // The handle stays fenced: later calls fail the same way, release is a harmless no-op.
-    expect((await errorOf(slot.exec('true'))).code).toBe('HOST_LOST');
+    // Either the slot noticed first and reopens its shell, or the command met the dead shell and
+    // failed with the retryable slot-level error: never HOST_LOST.
+    const first = await slot.exec('echo still here').catch((error: unknown) => error);
+    if (first instanceof Error) expect((first as BerthError).code).toBe('SLOT_RUNTIME_LOST');
+    else expect((first as ExecResult).stdout).toBe('still here\n');
+    expect((await slot.exec('echo again')).stdout).toBe('again\n');
+    expect(slot.hostId).toBe(hostId);
     await slot.release();
-
-    await until(() => events.some((event) => event.startsWith('created:')), 10_000, 'a replacement host');
-    expect(events[0]).toBe(`lost:${lostHost}`);
-    expect(events[1]).toMatch(/^created:/);
-    expect(events[1]).not.toBe(`created:${lostHost}`);
-    await until(() => pool.stats().hosts === 2, 10_000, 'minHosts again');
-    expect(pool.hostsOf().map((host) => host.id)).not.toContain(lostHost);
+    expect(events).toEqual([]);
+    expect(pool.stats().hosts).toBe(2);
+    expect(pool.hostsOf().map((host) => host.id)).toContain(hostId);
     expect(pool.stats().slots.error).toBe(0);
-
-    const fresh = await pool.acquire({ timeoutMs: 10_000 });
-    expect((await fresh.exec('echo ok')).stdout).toBe('ok\n');
-    await fresh.release();
   });
 
   it('a command printing 2 GB keeps client memory bounded and reports every byte', async () => {

@@ -5,7 +5,7 @@
  * agent answers, unless CI is set: then it fails.
  */
 import { createNomadBackend } from '@berth/backend-nomad';
-import { runBackendConformance } from '@berth/testkit';
+import { runBackendConformance, SHELL_PROTOCOL_LIMITS } from '@berth/testkit';
 import { afterAll, describe } from 'vitest';
 import {
   BUSYBOX,
@@ -37,6 +37,7 @@ const common = {
   // Every job still registered counts, stopped or not: a clean run leaves none.
   countHosts: async (poolId: string) => (await jobsOfPool(client, poolId)).length,
   timeoutMs: 90_000,
+  skip: SHELL_PROTOCOL_LIMITS,
 };
 
 describe.skipIf(!available || !docker)('nomad docker driver', () => {
@@ -44,5 +45,14 @@ describe.skipIf(!available || !docker)('nomad docker driver', () => {
 });
 
 describe.skipIf(!available)('nomad raw_exec driver', () => {
-  runBackendConformance({ ...common, name: 'nomad (raw_exec)', host: { driver: 'raw_exec' } });
+  runBackendConformance({
+    ...common,
+    name: 'nomad (raw_exec)',
+    host: { driver: 'raw_exec' },
+    skip: {
+      ...common.skip,
+      runtimeLoss:
+        "Nomad reports a raw_exec exec's end only once its output pipes close, and the command a killed slot shell started still holds them: the loss shows when that command ends or times out",
+    },
+  });
 });

@@ -40,6 +40,12 @@ export interface DockerBackendOptions extends DockerConnectionOptions {
   /** Grace between SIGTERM and SIGKILL for a non-forced destroy. Default 5. */
   readonly stopTimeoutSeconds?: number;
   /**
+   * berth-agent kills every process it started and exits when this client sends no heartbeat for
+   * this long (a crashed or frozen client leaves nothing running). 0 turns the watchdog off.
+   * Default 30000.
+   */
+  readonly agentHeartbeatTimeoutMs?: number;
+  /**
    * How slot shells reach a container. `auto` (default): all of a host's shells share one
    * `docker exec` running berth-agent, falling back to one exec per shell where the agent cannot
    * run; `agent`: the agent or an error; `exec`: one exec per shell. See the README.
@@ -86,6 +92,7 @@ export function createDockerBackend(options: DockerBackendOptions = {}): DockerB
     archiveTimeoutMs: number('archiveTimeoutMs', 300_000, 1),
     destroyTimeoutMs: number('destroyTimeoutMs', 30_000, 1),
     stopTimeoutSeconds: number('stopTimeoutSeconds', 5, 0),
+    agentHeartbeatTimeoutMs: number('agentHeartbeatTimeoutMs', 30_000, 0),
   };
   const connection = new DockerConnection(
     resolveDockerEndpoints(options),

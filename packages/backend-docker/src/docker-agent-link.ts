@@ -5,6 +5,7 @@ import {
   type AgentBinary,
   AgentStartError,
   agentArchOf,
+  agentArgv,
   agentBinary,
   HostAgentSession,
 } from '@berth/host-agent';
@@ -34,6 +35,8 @@ export interface DockerAgentLinkInit {
   readonly containerName: string;
   readonly mode: DockerShellTransportMode;
   readonly openTimeoutMs: number;
+  /** The agent's heartbeat watchdog period (0: none). */
+  readonly heartbeatTimeoutMs: number;
   /** Known to be in the container already (mounted at creation): skip the install checks. */
   readonly installed?: AgentBinary | undefined;
 }
@@ -142,12 +145,12 @@ export class DockerAgentLink {
 
   /** Shared by every caller, so bounded by the backend's timeouts rather than any caller's signal. */
   async #connect(): Promise<HostAgentSession> {
-    const { connection, containerId, containerName, openTimeoutMs } = this.#init;
+    const { connection, containerId, containerName, openTimeoutMs, heartbeatTimeoutMs } = this.#init;
     this.#binary ??= await this.#install();
     const { socket } = await startExecSession({
       connection,
       containerId,
-      spec: { argv: [this.#binary.installPath], attachStdin: true },
+      spec: { argv: agentArgv(this.#binary.installPath, { heartbeatTimeoutMs }), attachStdin: true },
       timeoutMs: openTimeoutMs,
     });
     const stdout = new PassThrough();
@@ -176,6 +179,7 @@ export class DockerAgentLink {
         timeoutMs: openTimeoutMs,
         hostDescription: `container ${containerName}`,
         backendId: 'docker',
+        heartbeatTimeoutMs,
       },
     );
   }

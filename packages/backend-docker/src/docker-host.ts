@@ -1,6 +1,9 @@
 import type { Readable } from 'node:stream';
 import {
   BerthError,
+  CapabilityUnsupportedError,
+  type CommandChannelV1,
+  type CommandRequestV1,
   type DestroyOptionsV1,
   type HostChannelV1,
   type HostHealthV1,
@@ -13,7 +16,7 @@ import {
   throwIfAborted,
   type WaitOptions,
 } from '@berth/core';
-import { type AgentBinary, AgentStartError } from '@berth/host-agent';
+import { type AgentBinary, AgentStartError, type HostAgentSession } from '@berth/host-agent';
 import {
   DockerAgentLink,
   type DockerShellTransport,
@@ -34,6 +37,7 @@ export interface DockerHostTimeouts {
   readonly archiveTimeoutMs: number;
   readonly destroyTimeoutMs: number;
   readonly stopTimeoutSeconds: number;
+  readonly agentHeartbeatTimeoutMs: number;
 }
 
 export interface DockerHostInit {
@@ -80,6 +84,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
       mode: init.shellTransport,
       installed: init.installedAgent,
       openTimeoutMs: init.timeouts.channelOpenTimeoutMs,
+      heartbeatTimeoutMs: init.timeouts.agentHeartbeatTimeoutMs,
     });
   }
 
@@ -107,13 +112,44 @@ export class DockerHost implements HostV1, AsyncDisposable {
     return channel;
   }
 
+  /**
+   * One command through berth-agent (core's process model: own session, own pipes). A container
+   * whose shells use one exec each has no agent to run it: core then uses the slot's shell.
+   */
+  async openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
+    this.#assertOpen('openCommand');
+    const channel = await this.#viaAgent(options.signal, (agent) =>
+      agent.openCommand(request, { signal: options.signal, timeoutMs: this.#timeouts.channelOpenTimeoutMs }),
+    );
+    if (!channel) {
+      throw new CapabilityUnsupportedError(
+        'docker',
+        'openCommand',
+        `Container ${this.name} runs its shells through one exec each (${this.shellTransport.reason ?? 'no agent'}).`,
+      );
+    }
+    this.#channels.add(channel);
+    void channel.closed.then(() => this.#channels.delete(channel));
+    return channel;
+  }
+
   /** A shell through the agent, retried once on a fresh connection if the last one just dropped. */
-  async #openAgentChannel(signal: AbortSignal | undefined): Promise<HostChannelV1 | undefined> {
+  #openAgentChannel(signal: AbortSignal | undefined): Promise<HostChannelV1 | undefined> {
+    return this.#viaAgent(signal, (agent) =>
+      agent.openShell({ signal, timeoutMs: this.#timeouts.channelOpenTimeoutMs }),
+    );
+  }
+
+  /** `open` on the agent session, once more on a fresh connection if the last one just dropped. */
+  async #viaAgent<T>(
+    signal: AbortSignal | undefined,
+    open: (agent: HostAgentSession) => Promise<T>,
+  ): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
       const agent = await this.#agent.session(signal);
       if (!agent) return undefined;
       try {
-        return await agent.openShell({ signal, timeoutMs: this.#timeouts.channelOpenTimeoutMs });
+        return await open(agent);
       } catch (error) {
         // The connection dropped under this open: once, on a fresh one (unless we disconnected).
         if (!(error instanceof AgentStartError || agent.isClosed) || attempt > 0) throw error;

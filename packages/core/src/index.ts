@@ -4,6 +4,8 @@ export {
   type BackendCapabilitiesV1,
   type BackendV1,
   type ChannelCloseInfoV1,
+  type CommandChannelV1,
+  type CommandRequestV1,
   type CreateHostRequestV1,
   channelStdin,
   type DestroyOptionsV1,
@@ -35,6 +37,7 @@ export {
   NotFoundError,
   PoolClosedError,
   PoolDrainingError,
+  SlotRuntimeLostError,
   SlotStateError,
   throwIfAborted,
 } from './errors/index.js';

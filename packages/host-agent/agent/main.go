@@ -6,6 +6,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -23,6 +24,11 @@ func main() {
 		fmt.Println(version)
 		return
 	}
+	heartbeatTimeout := flag.Duration("heartbeat-timeout", 0,
+		"exit, killing every process started, when no request arrives for this long (0: never)")
+	flag.Parse()
+	becomeSubreaper()
+	watchdog.start(*heartbeatTimeout)
 	// The agent only shuttles bytes: two Ps are plenty, and on a 64-core host the default would
 	// spend threads (which count against the container's pids limit) for nothing.
 	if os.Getenv("GOMAXPROCS") == "" && runtime.NumCPU() > 2 {
@@ -42,9 +48,10 @@ func main() {
 	}
 	listener := newStdioListener()
 	err := server.Serve(listener)
-	// Serve returns once the single stdio connection is gone: the client went away. Closing the
-	// children's stdin (done by each handler's context) lets their shells end on EOF.
+	// Serve returns once the single stdio connection is gone: the client went away. Nothing it
+	// started may outlive it: every descendant (orphans included: we are their subreaper) is killed.
 	closeAllChildren()
+	killDescendants()
 	if err != nil && !errors.Is(err, errStdioClosed) && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(os.Stderr, "berth-agent:", err)
 		os.Exit(1)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,8 +19,12 @@ func newRouter() http.Handler {
 		w.Header().Set("content-type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"agent": "berth-agent", "version": version, "pid": os.Getpid()})
 	})
-	router.HandleFunc("POST /v1/spawn", spawn)
-	return router
+	router.HandleFunc("POST /v1/spawn", func(w http.ResponseWriter, r *http.Request) { spawn(w, r, false) })
+	router.HandleFunc("POST /v1/exec", func(w http.ResponseWriter, r *http.Request) { spawn(w, r, true) })
+	router.HandleFunc("POST /v1/heartbeat", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return watchdog.wrap(router)
 }
 
 var (
@@ -37,17 +42,46 @@ func closeAllChildren() {
 }
 
 // spawn starts the argv in the berth-argv header (JSON array) with piped stdio. The request body
-// is the child's stdin; the response body carries its stdout, stderr and finally its exit status.
-// A reset stream (the client went away) closes all three pipes, as a dropped exec would: the child
-// reads EOF, and gets EPIPE if it writes on; it is not killed.
-func spawn(w http.ResponseWriter, r *http.Request) {
-	var argv []string
-	if err := json.Unmarshal([]byte(r.Header.Get("berth-argv")), &argv); err != nil || len(argv) == 0 {
+// is the child's stdin; the response body carries its stdout, stderr and finally its exit status;
+// the `berth-pid` response header names the child (its session id too). A reset stream (the client
+// went away) closes all three pipes, as a dropped exec would: the child reads EOF, and gets EPIPE if
+// it writes on; it is not killed.
+//
+// /v1/exec (asCommand) runs one command. Its request body starts with the request itself,
+// [length u32 BE][JSON {"argv": [...], "cwd"?: "...", "env"?: {...}}] (a command line can be larger
+// than any header), and goes on as the command's stdin. `env` is added to the agent's environment;
+// a directory or program that does not exist is reported as a shell would (a message on stderr,
+// exit 1 or 127), not as an HTTP error.
+func spawn(w http.ResponseWriter, r *http.Request, asCommand bool) {
+	var request commandRequest
+	if asCommand {
+		if err := readCommandRequest(r.Body, &request); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+	} else if err := json.Unmarshal([]byte(r.Header.Get("berth-argv")), &request.Argv); err != nil {
 		http.Error(w, "berth-argv must be a non-empty JSON array of strings", http.StatusBadRequest)
+		return
+	}
+	argv := request.Argv
+	if len(argv) == 0 {
+		http.Error(w, "argv must be a non-empty array of strings", http.StatusBadRequest)
 		return
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = os.Environ()
+	if asCommand {
+		for name, value := range request.Env {
+			cmd.Env = append(cmd.Env, name+"="+value)
+		}
+		if dir := request.Cwd; dir != "" {
+			if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+				reportCommandFailure(w, 1, fmt.Sprintf("berth: working directory %s does not exist\n", dir))
+				return
+			}
+			cmd.Dir = dir
+		}
+	}
 	// Its own session and process group: a kill aimed at a slot's group can never reach the agent,
 	// and the slot shell is already the group leader core's sweep expects.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -64,8 +98,13 @@ func spawn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd.Stdout, cmd.Stderr = output.stdoutW, output.stderrW
-	if err := cmd.Start(); err != nil {
+	statusOf, err := startReaped(cmd)
+	if err != nil {
 		output.closeAll()
+		if asCommand {
+			reportCommandFailure(w, 127, fmt.Sprintf("berth: %s: %v\n", argv[0], err))
+			return
+		}
 		status := http.StatusInternalServerError
 		if os.IsNotExist(err) || isNotFound(err) {
 			status = http.StatusNotFound
@@ -84,6 +123,7 @@ func spawn(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	w.Header().Set("content-type", "application/vnd.berth.frames")
+	w.Header().Set("berth-pid", fmt.Sprint(cmd.Process.Pid))
 	w.WriteHeader(http.StatusOK)
 	frames := newFrameWriter(w)
 	_ = frames.flusher.Flush()
@@ -93,34 +133,26 @@ func spawn(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(stdin, r.Body)
 		_ = stdin.Close()
 	}()
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
 	pumped := output.pump(frames)
 	go func() {
 		<-r.Context().Done() // the stream ended: reset by the client, or finished by us
 		_ = stdin.Close()
 		output.closeReadEnds()
 	}()
-	<-exited
+	waitStatus := <-statusOf
 	// The child is gone; its output may still be in the pipes, or held open by a process it left
 	// behind. Send the rest unless the pipes have gone quiet, then report the exit.
 	output.finish(pumped)
-	frames.write(frameExit, exitStatus(cmd, waitErr))
+	frames.write(frameExit, exitStatus(waitStatus))
 }
 
-func exitStatus(cmd *exec.Cmd, waitErr error) []byte {
+func exitStatus(ws syscall.WaitStatus) []byte {
 	status := map[string]any{}
-	if cmd.ProcessState == nil {
-		status["error"] = fmt.Sprint(waitErr)
-	} else if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	if ws.Signaled() {
 		status["signal"] = signalName(ws.Signal())
 		status["exitCode"] = 128 + int(ws.Signal())
 	} else {
-		status["exitCode"] = cmd.ProcessState.ExitCode()
+		status["exitCode"] = ws.ExitStatus()
 	}
 	body, _ := json.Marshal(status)
 	return body
@@ -146,4 +178,42 @@ func signalName(signal syscall.Signal) string {
 func isNotFound(err error) bool {
 	var execErr *exec.Error
 	return errors.As(err, &execErr)
+}
+
+type commandRequest struct {
+	Argv []string          `json:"argv"`
+	Cwd  string            `json:"cwd"`
+	Env  map[string]string `json:"env"`
+}
+
+// maxCommandRequest bounds the JSON prefix of a /v1/exec body.
+const maxCommandRequest = 64 << 20
+
+func readCommandRequest(body io.Reader, request *commandRequest) error {
+	var header [4]byte
+	if _, err := io.ReadFull(body, header[:]); err != nil {
+		return fmt.Errorf("reading the command request: %w", err)
+	}
+	length := binary.BigEndian.Uint32(header[:])
+	if length > maxCommandRequest {
+		return fmt.Errorf("command request of %d bytes is over the %d limit", length, maxCommandRequest)
+	}
+	raw := make([]byte, length)
+	if _, err := io.ReadFull(body, raw); err != nil {
+		return fmt.Errorf("reading the command request: %w", err)
+	}
+	if err := json.Unmarshal(raw, request); err != nil {
+		return fmt.Errorf("the command request is not valid JSON: %w", err)
+	}
+	return nil
+}
+
+// reportCommandFailure answers as a command that printed message on stderr and exited with code.
+func reportCommandFailure(w http.ResponseWriter, code int, message string) {
+	w.Header().Set("content-type", "application/vnd.berth.frames")
+	w.WriteHeader(http.StatusOK)
+	frames := newFrameWriter(w)
+	frames.write(frameStderr, []byte(message))
+	body, _ := json.Marshal(map[string]any{"exitCode": code})
+	frames.write(frameExit, body)
 }

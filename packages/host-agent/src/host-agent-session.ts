@@ -5,6 +5,8 @@ import {
   BackendUnavailableError,
   BerthError,
   CapabilityUnsupportedError,
+  type CommandChannelV1,
+  type CommandRequestV1,
   type HostChannelV1,
   InternalError,
   throwIfAborted,
@@ -41,6 +43,23 @@ export interface ConnectAgentOptions extends WaitOptions {
   readonly hostDescription: string;
   /** The backend named in errors (`docker`, `nomad`, …). Default `host-agent`. */
   readonly backendId?: string;
+  /**
+   * The `heartbeatTimeoutMs` the agent was started with (`agentArgv`): the client then sends a
+   * heartbeat four times per period, so an agent whose client crashed or hung kills everything it
+   * started and exits. Unset: no heartbeats (an agent started without the flag needs none).
+   */
+  readonly heartbeatTimeoutMs?: number;
+}
+
+/** The argv that starts `installPath` with a heartbeat watchdog (none when `heartbeatTimeoutMs` is 0 or unset). */
+export function agentArgv(installPath: string, options: { heartbeatTimeoutMs?: number } = {}): string[] {
+  const timeoutMs = options.heartbeatTimeoutMs ?? 0;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
+    throw new InternalError(
+      `heartbeatTimeoutMs must be a non-negative number of milliseconds, got ${timeoutMs}.`,
+    );
+  }
+  return timeoutMs > 0 ? [installPath, `--heartbeat-timeout=${Math.ceil(timeoutMs)}ms`] : [installPath];
 }
 
 /** The agent did not come up: not executable here, crashed, or speaks another protocol version. */
@@ -139,6 +158,7 @@ export class HostAgentSession {
       );
     }
     session.setLocalWindowSize(32 << 20);
+    if (options.heartbeatTimeoutMs) agent.#startHeartbeats(options.heartbeatTimeoutMs / 4);
     return agent;
   }
 
@@ -153,24 +173,50 @@ export class HostAgentSession {
   async openShell(
     options: WaitOptions & { argv?: readonly string[]; timeoutMs?: number } = {},
   ): Promise<HostChannelV1> {
-    const { signal } = options;
     const argv = options.argv ?? ['sh'];
+    const { stream } = await this.#start('/v1/spawn', { 'berth-argv': JSON.stringify(argv) }, argv, options);
+    return agentChannel(stream);
+  }
+
+  /**
+   * Runs one command the way core's process model asks (`HostV1.openCommand`): its own session and
+   * pipes, `cwd`, `env` added to the agent's environment. A missing directory or program is the
+   * command's own failure (stderr, exit 1 / 127), as in a shell.
+   */
+  async openCommand(
+    request: CommandRequestV1,
+    options: WaitOptions & { timeoutMs?: number } = {},
+  ): Promise<CommandChannelV1> {
+    const { stream, pid } = await this.#start('/v1/exec', {}, request.argv, options, encodeRequest(request));
+    return { ...agentChannel(stream), pid };
+  }
+
+  async #start(
+    path: string,
+    headers: Record<string, string>,
+    argv: readonly string[],
+    options: WaitOptions & { timeoutMs?: number },
+    bodyPrefix?: Buffer,
+  ): Promise<{ stream: ClientHttp2Stream; pid: number }> {
+    const { signal } = options;
     throwIfAborted(signal, 'Opening a shell channel');
     if (this.isClosed)
       throw new AgentStartError(`The host agent connection to ${this.#hostDescription} is closed.`);
     const stream = this.#session.request(
-      { ':method': 'POST', ':path': '/v1/spawn', 'berth-argv': JSON.stringify(argv) },
+      { ':method': 'POST', ':path': path, ...headers },
       { endStream: false },
     );
     this.#track(stream);
     stream.on('error', () => undefined); // reported through the response wait or the channel
+    if (bodyPrefix) stream.write(bodyPrefix);
     try {
-      const status = await this.#withDeadline(
-        responseStatus(stream),
+      const response = await this.#withDeadline(
+        responseHeaders(stream),
         signal,
         options.timeoutMs ?? 30_000,
         'Opening a shell channel',
       );
+      const status = Number(response[':status']);
       if (status !== 200) {
         const said = (await readAll(stream)).trim();
         if (status === 404 && argv[0] === 'sh')
@@ -183,6 +229,7 @@ export class HostAgentSession {
           `The host agent in ${this.#hostDescription} could not start ${argv[0]}: ${said} (HTTP ${status}).`,
         );
       }
+      return { stream, pid: Number(response['berth-pid']) || 0 };
     } catch (error) {
       if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
       if (error instanceof DeadlineError) {
@@ -199,7 +246,24 @@ export class HostAgentSession {
       }
       throw error;
     }
-    return agentChannel(stream);
+  }
+
+  /** Heartbeats say "the client is alive"; they never keep Node alive themselves (unref). */
+  #startHeartbeats(intervalMs: number): void {
+    const timer = setInterval(
+      () => {
+        if (this.isClosed) return clearInterval(timer);
+        const stream = this.#session.request(
+          { ':method': 'POST', ':path': '/v1/heartbeat' },
+          { endStream: true },
+        );
+        stream.on('error', () => undefined);
+        stream.resume();
+      },
+      Math.max(10, intervalMs),
+    );
+    timer.unref();
+    this.#closeListeners.add(() => clearInterval(timer));
   }
 
   /** Open streams keep the process alive, like any socket would; an idle connection does not. */
@@ -264,9 +328,21 @@ export class HostAgentSession {
   }
 }
 
+/** The /v1/exec body prefix: `[length u32 BE][JSON request]`; the command's stdin follows. */
+function encodeRequest(request: CommandRequestV1): Buffer {
+  const json = Buffer.from(JSON.stringify({ argv: request.argv, cwd: request.cwd, env: request.env }));
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(json.length);
+  return Buffer.concat([header, json]);
+}
+
 function responseStatus(stream: ClientHttp2Stream): Promise<number> {
+  return responseHeaders(stream).then((headers) => Number(headers[':status']));
+}
+
+function responseHeaders(stream: ClientHttp2Stream): Promise<http2.IncomingHttpHeaders> {
   return new Promise((resolve, reject) => {
-    stream.once('response', (headers) => resolve(Number(headers[':status'])));
+    stream.once('response', (headers) => resolve(headers));
     stream.once('error', reject);
     stream.once('close', () =>
       reject(new Error(`the stream closed before a response (code ${stream.rstCode})`)),

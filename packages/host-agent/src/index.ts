@@ -10,6 +10,7 @@ export {
   AGENT_PROTOCOL_VERSION,
   AgentStartError,
   type AgentTransport,
+  agentArgv,
   type ConnectAgentOptions,
   HostAgentSession,
 } from './host-agent-session.js';

@@ -146,16 +146,50 @@ export class ConformanceContext<Spec> {
     }
   }
 
-  /**
-   * Kills a host from outside the SDK: the user's `loseHost`, or by default a `kill -9` of the
-   * victim slot's shell process group (`victimShellPid`, read before with `echo $$`) from a
-   * second slot of the same host. The helper's own exec may fail as the host goes down.
-   */
-  async loseHost(victim: Slot, helper: Slot, victimShellPid: number): Promise<void> {
-    if (this.options.loseHost) return this.options.loseHost(victim.hostId);
-    const pid = Math.trunc(victimShellPid);
-    // `kill -9 -PGID` (no `--`: dash rejects it) takes the command's processes down with the shell.
-    await helper.exec(`kill -9 -${pid} 2>/dev/null; kill -9 ${pid} 2>/dev/null; true`).catch(() => undefined);
+  /** Two slots of the shared pool's one host, released afterwards. */
+  async twoSlots(body: (slot: Slot, observer: Slot) => Promise<void>): Promise<void> {
+    const pool = await this.sharedPool();
+    const slot = await pool.acquire();
+    const observer = await pool.acquire();
+    try {
+      expect(observer.hostId).toBe(slot.hostId);
+      await body(slot, observer);
+    } finally {
+      await slot.release().catch(() => undefined);
+      await observer.release().catch(() => undefined);
+    }
+  }
+
+  /** Asserts from inside the host (through `observer`) that no process has `marker` in its command line. */
+  async noProcessLeft(observer: Slot, marker: string): Promise<void> {
+    const gone = await eventually(async () => {
+      const result = await observer.exec(countProcessesScript(marker));
+      return result.stdout.trim() === '0';
+    }, 10_000);
+    const last = await observer.exec(countProcessesScript(marker));
+    expect(
+      gone,
+      `a process with '${marker}' in its command line is still running: ${last.stdout.trim()}`,
+    ).toBe(true);
+  }
+}
+
+/** Acquires every slot of a single-host pool, runs `body` on the one with `slotId`, releases all. */
+export async function withSameSlot(
+  acquire: () => Promise<Slot>,
+  slots: number,
+  slotId: string,
+  body: (slot: Slot) => Promise<void>,
+): Promise<void> {
+  const held: Slot[] = [];
+  try {
+    for (let index = 0; index < slots; index += 1) held.push(await acquire());
+    const target = held.find((slot) => slot.id === slotId);
+    expect(target, `slot ${slotId} among ${held.map((slot) => slot.id).join(', ')}`).toBeDefined();
+    await body(target as Slot);
+  } finally {
+    for (const slot of held) await slot.release().catch(() => undefined);
+    await sleep(0);
   }
 }
 

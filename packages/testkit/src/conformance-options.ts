@@ -13,6 +13,10 @@ export const CONFORMANCE_FEATURES = [
   'noOutputTimeout',
   'outputCaps',
   'backgroundChildren',
+  'processModel',
+  'leaseCleanup',
+  'commandPipes',
+  'runtimeLoss',
   'files',
   'archive',
   'leases',
@@ -35,13 +39,14 @@ export interface ConformanceOptions<Spec> {
   createBackend: () => BackendV1<Spec>;
   /** The profile's host spec, as a user would pass it in `PoolOptions.host`. */
   host?: unknown;
-  /** Slots per host. Default 2; must be ≥ 2 (isolation and the default `loseHost` use a second slot). */
+  /** Slots per host. Default 2; must be ≥ 2 (isolation and process checks use a second slot). */
   slotsPerHost?: number;
   /** Unique per run. Default `conf-${name}-${random}` (sanitised). */
   poolId?: string;
   /**
-   * Kills a host from outside the SDK (`docker kill`, `nomad job stop`, …). Default: kill the
-   * victim slot's shell process group from a second slot of the same host.
+   * Kills a host from outside the SDK (`docker kill`, `nomad job stop`, removing a local host's
+   * directory). Without it the `hostLoss` tests are skipped: killing a slot's shell from inside is a
+   * slot event, not a host loss (the `runtimeLoss` tests cover that).
    */
   loseHost?: (hostId: string) => Promise<void>;
   /**
@@ -54,3 +59,12 @@ export interface ConformanceOptions<Spec> {
   /** Per test. Default 60_000. */
   timeoutMs?: number;
 }
+
+/**
+ * What the plain-`sh` shell protocol cannot guarantee (core README, "Process model"): a backend
+ * whose slots run commands through it spreads this into `skip`, so the reason is printed.
+ */
+export const SHELL_PROTOCOL_LIMITS: Partial<Record<ConformanceFeature, string>> = {
+  commandPipes:
+    'the shell protocol shares the slot shell\'s pipes between the commands of one lease, so a background child\'s late output can reach a later command of the same lease (core README, "Process model")',
+};

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { Slot } from '@berth/core';
 import { expect } from 'vitest';
-import { type ConformanceContext, countProcessesScript, eventually } from './conformance-context.js';
+import type { ConformanceContext } from './conformance-context.js';
 
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, index) => index);
 
@@ -153,30 +152,8 @@ export function registerExecContract<Spec>(context: ConformanceContext<Spec>): v
 function registerStopContract<Spec>(context: ConformanceContext<Spec>): void {
   const test = context.test.bind(context);
 
-  const noProcessLeft = async (observer: Slot, marker: string) => {
-    const gone = await eventually(async () => {
-      const result = await observer.exec(countProcessesScript(marker));
-      return result.stdout.trim() === '0';
-    }, 10_000);
-    const last = await observer.exec(countProcessesScript(marker));
-    expect(
-      gone,
-      `a process with '${marker}' in its command line is still running: ${last.stdout.trim()}`,
-    ).toBe(true);
-  };
-
-  const twoSlots = async (body: (slot: Slot, observer: Slot) => Promise<void>) => {
-    const pool = await context.sharedPool();
-    const slot = await pool.acquire();
-    const observer = await pool.acquire();
-    try {
-      expect(observer.hostId).toBe(slot.hostId);
-      await body(slot, observer);
-    } finally {
-      await slot.release().catch(() => undefined);
-      await observer.release().catch(() => undefined);
-    }
-  };
+  const noProcessLeft = context.noProcessLeft.bind(context);
+  const twoSlots = context.twoSlots.bind(context);
 
   test(
     'timeout',

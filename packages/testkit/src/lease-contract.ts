@@ -1,6 +1,5 @@
-import type { Slot } from '@berth/core';
 import { expect } from 'vitest';
-import { type ConformanceContext, expectCode, sleep } from './conformance-context.js';
+import { type ConformanceContext, expectCode, withSameSlot } from './conformance-context.js';
 
 /** Lease fencing, one command at a time, no double hand-out, release reset. */
 export function registerLeaseContract<Spec>(context: ConformanceContext<Spec>): void {
@@ -81,23 +80,4 @@ export function registerLeaseContract<Spec>(context: ConformanceContext<Spec>): 
       });
     },
   );
-}
-
-/** Acquires every slot of the (single-host) shared pool, runs `body` on the one with `slotId`, releases all. */
-async function withSameSlot(
-  acquire: () => Promise<Slot>,
-  slots: number,
-  slotId: string,
-  body: (slot: Slot) => Promise<void>,
-): Promise<void> {
-  const held: Slot[] = [];
-  try {
-    for (let index = 0; index < slots; index += 1) held.push(await acquire());
-    const target = held.find((slot) => slot.id === slotId);
-    expect(target, `slot ${slotId} among ${held.map((slot) => slot.id).join(', ')}`).toBeDefined();
-    await body(target!);
-  } finally {
-    for (const slot of held) await slot.release().catch(() => undefined);
-    await sleep(0);
-  }
 }

@@ -6,6 +6,7 @@ import { registerFilesContract } from './files-contract.js';
 import { registerLeaseContract } from './lease-contract.js';
 import { registerLifecycleContract } from './lifecycle-contract.js';
 import { registerPoolContract } from './pool-contract.js';
+import { registerProcessContract } from './process-contract.js';
 
 /**
  * Registers the contract every backend must pass (with vitest `describe` / `it`), run through a
@@ -41,6 +42,7 @@ export function runBackendConformance<Spec>(options: ConformanceOptions<Spec>): 
     registerExecContract(context);
     registerFilesContract(context);
     registerLeaseContract(context);
+    registerProcessContract(context);
     registerPoolContract(context);
   });
 }

@@ -18,6 +18,7 @@ export type BerthErrorCode =
   | 'EXEC_TIMEOUT'
   | 'SLOT_STATE'
   | 'HOST_LOST'
+  | 'SLOT_RUNTIME_LOST'
   | 'POOL_CLOSED'
   | 'POOL_DRAINING'
   | 'CAPABILITY_UNSUPPORTED'

@@ -91,6 +91,25 @@ export class HostLostError extends BerthError {
   }
 }
 
+/**
+ * Whatever carried a slot's commands (its shell, or the connection to it) went away while a command
+ * ran, but the host is fine: the slot swept what the command left and reopens its runtime on next
+ * use. Retry the command on the same slot.
+ */
+export class SlotRuntimeLostError extends BerthError {
+  readonly slotId: string;
+  constructor(slotId: string, reason: string, options?: BerthErrorOptions) {
+    super(
+      'SLOT_RUNTIME_LOST',
+      `The command on slot ${slotId} was cut off: ${reason.replace(/\.$/, '')}. The host is fine and the slot was cleaned; ` +
+        'retry the command on the same slot.',
+      { retryable: true, ...options },
+    );
+    this.name = 'SlotRuntimeLostError';
+    this.slotId = slotId;
+  }
+}
+
 export class PoolClosedError extends BerthError {
   constructor(
     message = 'The pool is closed; create a new pool to acquire slots.',

@@ -13,6 +13,7 @@ export {
   NotFoundError,
   PoolClosedError,
   PoolDrainingError,
+  SlotRuntimeLostError,
   SlotStateError,
   throwIfAborted,
 } from './errors.js';

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path/posix';
 import type { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
@@ -37,7 +37,18 @@ export class ManagedHost {
   lostReason: string | undefined;
   idleSinceMs = Date.now();
   readonly createdAtMs: number;
+  /**
+   * Names this host in lease markers (`BERTH_LEASE=<tag>.<slot>.<lease>`): stable across processes,
+   * so an adopter finds what a dead owner's leases left running.
+   */
+  readonly leaseTag: string;
+  /**
+   * How commands run: `direct` through the backend's `openCommand` (the in-host runtime), `shell`
+   * through each slot's shell (no runtime, or it said it cannot run here); `unknown` until tried.
+   */
+  commandRuntime: 'unknown' | 'direct' | 'shell' = 'unknown';
   private readonly control: ControlShells;
+  private healthProbe: Promise<boolean> | undefined;
   private hasShell = true;
   private readonly unsubscribeLost: (() => void) | undefined;
 
@@ -49,6 +60,7 @@ export class ManagedHost {
     readonly adopted = false,
   ) {
     this.createdAtMs = Number(backendHost.labels['berth.created']) || Date.now();
+    this.leaseTag = createHash('sha256').update(backendHost.id).digest('hex').slice(0, 12);
     this.slots = Array.from({ length: slotCount }, (_, index) => {
       const workspace = path.join(backendHost.workspaceRoot, `slot_${index}`);
       return new SlotRecord(this, index, workspace, options.onSlotState);
@@ -61,10 +73,8 @@ export class ManagedHost {
       assertUsable: () => {
         if (this.status === 'lost') throw new HostLostError(this.id, this.lostReason ?? 'lost');
       },
-      onShellExited: (exitCode) => {
-        if (this.status === 'ready')
-          this.markLost(`its control shell exited${exitCode === undefined ? '' : ` with code ${exitCode}`}`);
-      },
+      onShellExited: (exitCode) =>
+        this.verifyAlive(`its control shell exited${exitCode === undefined ? '' : ` with code ${exitCode}`}`),
     });
     this.unsubscribeLost = backendHost.onLost?.((reason) => this.markLost(reason));
   }
@@ -145,21 +155,44 @@ export class ManagedHost {
     await this.runControl(`__berth_kill ${signal} ${Math.trunc(pid)}`);
   }
 
-  /** Kills every process left in a slot shell's process group (background children). */
-  async sweep(shellPid: number): Promise<void> {
-    if (shellPid > 1) await this.runControl(`__berth_sweep ${Math.trunc(shellPid)}`);
+  /**
+   * Asks the engine whether the host is still there after one of its shells died; marks it lost
+   * only when the engine says so (a shell a command killed is a slot event). One probe at a time.
+   */
+  verifyAlive(reason: string): Promise<boolean> {
+    if (this.status !== 'ready') return Promise.resolve(false);
+    this.healthProbe ??= (async () => {
+      const health = await this.backendHost
+        .health({ signal: AbortSignal.timeout(this.options.controlTimeoutMs) })
+        .catch((error: unknown) => ({ alive: false, reason: `health check failed: ${String(error)}` }));
+      this.healthProbe = undefined;
+      if (health.alive) return true;
+      this.markLost(`${reason}, and ${health.reason ?? 'the engine reports it gone'}`);
+      return false;
+    })();
+    return this.healthProbe;
+  }
+
+  /** Kills every process a slot's leases started: its commands' sessions, and escapees by marker. */
+  async sweepSlot(slot: SlotRecord): Promise<void> {
+    if (!this.hasShell) return;
+    await this.runControl(this.sweepScript(slot));
+  }
+
+  private sweepScript(slot: SlotRecord): string {
+    const steps = [`__berth_lease_kill ${slot.markerPrefix}`];
+    if (slot.shellPid > 1) steps.push(`__berth_sweep ${Math.trunc(slot.shellPid)}`);
+    return steps.join('\n');
   }
 
   /**
-   * Cleans a slot for its next lease in one control round trip: kills the background processes
-   * its commands left behind (the shell's process group), and empties the workspace if asked.
+   * Cleans a slot for its next lease in one control round trip: kills every process its commands
+   * started (whatever session they moved to), and empties the workspace if asked.
    */
   async cleanSlot(slot: SlotRecord, reset: boolean): Promise<void> {
     if (!this.hasShell) return;
-    const steps: string[] = [];
-    if (slot.shellPid > 1) steps.push(`__berth_sweep ${Math.trunc(slot.shellPid)}`);
+    const steps = [this.sweepScript(slot)];
     if (reset) steps.push(emptyDirectoryScript(slot.workspace, this.stateDirectory, this.trashNameFor(slot)));
-    if (steps.length === 0) return;
     const result = await this.runControl(steps.join('\n'));
     if (result.exitCode !== 0) {
       throw new InternalError(
@@ -177,6 +210,22 @@ export class ManagedHost {
         ),
       );
     }
+  }
+
+  /** Kills every process any lease of this host started, in this process or an earlier one. */
+  async sweepAllLeases(signal?: AbortSignal): Promise<void> {
+    if (!this.hasShell) return;
+    await this.runControl(`__berth_lease_kill ${this.leaseTag}.`, signal);
+  }
+
+  /**
+   * Before the first lease of a host adopted from another process (which may have died mid-command):
+   * kill everything its leases left running, then empty every workspace (LESSONS #21).
+   */
+  async scrubForAdoption(signal?: AbortSignal): Promise<void> {
+    if (!this.hasShell) return;
+    await this.sweepAllLeases(signal);
+    for (const slot of this.slots) await this.cleanSlot(slot, true);
   }
 
   /** The name a slot's old workspace gets in the trash while it is deleted: unique per reset. */

@@ -68,6 +68,7 @@ export async function adoptAndReap(
           ? await claimHost(host, options.leaseTtlMs, options.reapGraceMs)
           : { claimed: true };
         if (outcome.claimed) {
+          await host.scrubForAdoption(signal);
           fleet.addAdopted(host);
           continue;
         }

@@ -189,7 +189,12 @@ export class HostFleet {
     const fleet = this.profile(host.profile);
     const index = fleet.hosts.indexOf(host);
     if (index !== -1) fleet.hosts.splice(index, 1);
-    if (host.status === 'ready') host.status = 'removing';
+    // Commands run in sessions of their own, so an engine that removes hosts by killing the shells'
+    // process groups (the local one) would miss them: kill them by lease marker first.
+    if (host.status === 'ready') {
+      await host.sweepAllLeases(AbortSignal.timeout(SWEEP_BEFORE_REMOVE_MS)).catch(() => undefined);
+      host.status = 'removing';
+    }
     host.closeSessions();
     host.dispose();
     await host.backendHost.destroy({ force: true }).catch(() => undefined);
@@ -238,7 +243,11 @@ export class HostFleet {
       await Promise.allSettled(
         [...this.allHosts()].map(async (host) => {
           if (destroy) return this.destroy(host, 'pool closed');
-          if (host.shellAvailable && host.status === 'ready') await releaseClaim(host).catch(() => undefined);
+          if (host.shellAvailable && host.status === 'ready') {
+            // Persist keeps the host warm, not what the leases left running (nothing outlives a lease).
+            await host.sweepAllLeases().catch(() => undefined);
+            await releaseClaim(host).catch(() => undefined);
+          }
           host.closeSessions();
           host.dispose();
           await host.backendHost.disconnect();
@@ -255,6 +264,9 @@ export class HostFleet {
     this.pending.add(tracked);
   }
 }
+
+/** Bound on the sweep before a host is removed; removal goes ahead whatever it found. */
+const SWEEP_BEFORE_REMOVE_MS = 5_000;
 
 function isRetryable(error: Error): boolean {
   if (!BerthError.isInstance(error)) return true;

@@ -245,6 +245,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
 
   private lease(slot: SlotRecord, trajectoryId: string | undefined, waitMs: number): Slot {
     slot.moveTo('acquired');
+    slot.beginLease();
     slot.trajectoryId = trajectoryId;
     this.acquiredTotal += 1;
     this.waits.add(waitMs);

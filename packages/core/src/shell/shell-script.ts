@@ -45,7 +45,13 @@ export function leaderScript(nonce: string): string {
 
 /**
  * Phase two: helper functions, then `R<pid>` so the client knows the shell's pid (its group id).
- * `__berth_ps` prints `pid ppid pgid` for every process; the kill helpers build on it.
+ * `__berth_ps` prints `pid ppid pgid sid` for every process; the kill helpers build on it: a
+ * command's tree is its session (every command leads one) plus whatever descends from it.
+ * `__berth_marked` lists the processes whose environment carries a lease marker prefix
+ * (`BERTH_LEASE=<host>.<slot>.`): a command that left its session and parent (`setsid`, a double
+ * fork, `nohup`) keeps the environment it was started with, so a release still finds it. GNU grep
+ * scans /proc in one process; elsewhere (busybox grep stops at the first NUL) the shell reads each
+ * environment itself, which `read` does with the NULs dropped.
  */
 export function preludeScript(nonce: string): string {
   return `__berth_n='${nonce}'
@@ -55,16 +61,16 @@ __berth_ps() {
     { read -r __l < "$__s"; } 2>/dev/null || continue
     __p=\${__s#/proc/}; __p=\${__p%/stat}
     set -- \${__l##*) }
-    echo "$__p $2 $3"
+    echo "$__p $2 $3 $4"
   done
 }
 __berth_tree() {
   __t=$(__berth_ps); __k=" $1 "; __c=1
   while [ "$__c" = 1 ]; do
     __c=0
-    while read -r __p __pp __g; do
+    while read -r __p __pp __g __sid; do
       case "$__k" in *" $__p "*) continue ;; esac
-      case "$__k" in *" $__pp "*) __k="$__k$__p "; __c=1 ;; esac
+      case "$__k" in *" $__pp "*|*" $__sid "*) __k="$__k$__p "; __c=1 ;; esac
     done <<__BERTH_EOF
 $__t
 __BERTH_EOF
@@ -86,14 +92,40 @@ __berth_kill() {
 }
 __berth_sweep() {
   [ -d /proc/self ] || return 0
-  __v=$(__berth_ps | while read -r __p __pp __g; do
+  __v=$(__berth_ps | while read -r __p __pp __g __sid; do
     [ "$__g" = "$1" ] && [ "$__p" != "$1" ] && echo "$__p"; done)
   [ -n "$__v" ] && kill -KILL $__v 2>/dev/null
+  return 0
+}
+__berth_marked() {
+  if [ -n "$__berth_gg" ]; then
+    grep -l -F -- "BERTH_LEASE=$1" /proc/[0-9]*/environ 2>/dev/null | while IFS=/ read -r _ _ __p _; do
+      [ "$__p" != "$$" ] && echo "$__p"; done
+    return 0
+  fi
+  for __e in /proc/[0-9]*/environ; do
+    __p=\${__e#/proc/}; __p=\${__p%/environ}
+    [ "$__p" = "$$" ] && continue
+    { while IFS= read -r __l || [ -n "$__l" ]; do
+      case "$__l" in *"BERTH_LEASE=$1"*) echo "$__p"; break ;; esac
+    done < "$__e"; } 2>/dev/null
+  done
+  return 0
+}
+__berth_lease_kill() {
+  [ -d /proc/self ] || return 0
+  for __r in 1 2 3 4; do
+    __v=$(__berth_marked "$1")
+    [ -n "$__v" ] || return 0
+    kill -STOP $__v 2>/dev/null; kill -KILL $__v 2>/dev/null
+  done
   return 0
 }
 __berth_alive() {
   for __x in "$@"; do [ -d "/proc/$__x" ] && echo "$__x"; done; return 0
 }
+__berth_ss=; command -v setsid >/dev/null 2>&1 && __berth_ss=setsid
+__berth_gg=; grep --version 2>/dev/null | grep -q GNU && __berth_gg=1
 printf '\\036BRT%s:0:R%s\\036\\n' "$__berth_n" "$$"
 `;
 }
@@ -106,33 +138,45 @@ export interface CommandScriptInput {
   env?: Readonly<Record<string, string>>;
   /** Path of a file holding stdin inside the host, or undefined for /dev/null. */
   stdinPath?: string;
-  /** A shell string for `eval`, or an argv for `exec` (no shell interpretation). */
+  /** A shell string for `sh -c`, or an argv for `exec` (no shell interpretation). */
   command: string | readonly string[];
+  /** `BERTH_LEASE` value every process of this command inherits, so a release can find them all. */
+  leaseMarker: string;
 }
 
+/** Lease markers are built by core from hex and digits only; anything else is a bug. */
+const LEASE_MARKER = /^[A-Za-z0-9_.-]+$/;
+
 /**
- * One command: run in a background subshell so the shell learns its pid (`P` marker) and can
- * report its exit status (`E` markers on both streams). The subshell's stdin is never the
- * protocol pipe, so a command that reads stdin cannot swallow the next command.
+ * One command: its own `sh` (so `$$`, `exit`, `exec`, `trap`, `kill -9 $$` are the command's own),
+ * started in a session of its own (`setsid`, so `kill 0` or a group kill reaches only the command),
+ * carrying the lease marker in its environment. The slot shell learns its pid (`P` marker) and
+ * reports its exit status (`E` markers on both streams). Its stdin is never the protocol pipe, so a
+ * command that reads stdin cannot swallow the next command.
  */
 export function commandScript(input: CommandScriptInput): string {
   const { seq } = input;
-  const lines: string[] = [];
-  lines.push(`( cd -- ${shellQuote(input.cwd, 'cwd')} 2>/dev/null || {`);
-  lines.push(
-    `    printf 'berth: working directory %s does not exist\\n' ${shellQuote(input.cwd, 'cwd')} >&2; exit 1; }`,
+  if (!LEASE_MARKER.test(input.leaseMarker))
+    throw new InvalidOptionsError('leaseMarker', 'unexpected characters.');
+  const inner: string[] = [];
+  inner.push(`cd -- ${shellQuote(input.cwd, 'cwd')} 2>/dev/null || {`);
+  inner.push(
+    `  printf 'berth: working directory %s does not exist\\n' ${shellQuote(input.cwd, 'cwd')} >&2; exit 1; }`,
   );
   for (const [name, value] of Object.entries(input.env ?? {})) {
     assertEnvName(name);
-    lines.push(`  export ${name}=${shellQuote(value, `env.${name}`)}`);
+    inner.push(`export ${name}=${shellQuote(value, `env.${name}`)}`);
   }
   if (typeof input.command === 'string') {
-    lines.push(`  eval ${shellQuote(input.command)}`);
+    inner.push(`eval ${shellQuote(input.command)}`);
   } else {
-    lines.push(`  exec ${input.command.map((arg) => shellQuote(arg)).join(' ')}`);
+    inner.push(`exec ${input.command.map((arg) => shellQuote(arg)).join(' ')}`);
   }
   const stdin = input.stdinPath === undefined ? '/dev/null' : shellQuote(input.stdinPath);
-  lines.push(`) < ${stdin} &`);
+  const lines: string[] = [];
+  lines.push(
+    `BERTH_LEASE=${input.leaseMarker} $__berth_ss sh -c ${shellQuote(inner.join('\n'))} sh < ${stdin} &`,
+  );
   lines.push('__berth_p=$!');
   lines.push(`printf '\\036BRT%s:${seq}:P%s\\036\\n' "$__berth_n" "$__berth_p"`);
   lines.push('wait "$__berth_p"; __berth_r=$?');

@@ -1,9 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import path from 'node:path/posix';
-import { CapabilityUnsupportedError, HostLostError, InternalError } from '../errors/index.js';
+import {
+  CapabilityUnsupportedError,
+  HostLostError,
+  InternalError,
+  SlotRuntimeLostError,
+} from '../errors/index.js';
 import { OutputBuffer } from '../shell/output-buffer.js';
-import { commandScript, inlineScript, writeBase64Script } from '../shell/shell-script.js';
-import type { ShellSession } from '../shell/shell-session.js';
+import { ShellClosedError } from '../shell/shell-session.js';
+import { type StartedCommand, startCommand } from './command-runtimes.js';
 import type { SlotRecord } from './slot-record.js';
 import type { ExecChunk, ExecResult } from './slot-types.js';
 
@@ -37,20 +40,18 @@ export async function runCommand(
   options: ResolvedExecOptions,
   sink?: OutputSink,
 ): Promise<ExecResult> {
-  const started = performance.now();
+  const startedAt = performance.now();
   const stdout = new OutputBuffer(options.maxOutputBytes);
   const stderr = new OutputBuffer(options.maxOutputBytes);
-  if (!slot.host.shellAvailable) return runOneShot(slot, command, options, { stdout, stderr, started });
-
-  const session = await slot.sessionFor(options.signal);
-  sink?.attach({ pause: () => session.pause(), resume: () => session.resume() });
-  const stdinPath = options.stdin ? await stageStdin(slot, session, options.stdin) : undefined;
+  if (!slot.host.shellAvailable)
+    return runOneShot(slot, command, options, { stdout, stderr, started: startedAt });
 
   let pid = 0;
   let stopReason: 'timeout' | 'abort' | undefined;
   let killTimer: NodeJS.Timeout | undefined;
   let noOutputTimer: NodeJS.Timeout | undefined;
   let forceClose: NodeJS.Timeout | undefined;
+  let started: StartedCommand | undefined;
 
   const kill = (signal: 'TERM' | 'KILL') => {
     if (pid > 0) slot.host.killTree(pid, signal).catch(() => undefined);
@@ -61,8 +62,8 @@ export async function runCommand(
     kill('TERM');
     killTimer = setTimeout(() => {
       kill('KILL');
-      // A shell that still has not reported is wedged: drop it (reopened on next use).
-      forceClose = setTimeout(() => slot.closeSession(), KILL_REPORT_MS);
+      // A runtime that still has not reported is wedged: drop it (reopened on next use).
+      forceClose = setTimeout(() => started?.abandon(), KILL_REPORT_MS);
     }, options.killGraceMs);
   };
   const armNoOutput = () => {
@@ -81,8 +82,9 @@ export async function runCommand(
   options.signal?.addEventListener('abort', onAbort, { once: true });
   armNoOutput();
   try {
-    const exitCode = await session.run(
-      (nonce, seq) => commandScript({ nonce, seq, cwd: options.cwd, env: options.env, stdinPath, command }),
+    started = await startCommand(
+      slot,
+      { command, cwd: options.cwd, env: options.env, stdin: options.stdin, signal: options.signal },
       {
         stdout: onChunk('stdout', stdout),
         stderr: onChunk('stderr', stderr),
@@ -93,14 +95,15 @@ export async function runCommand(
         },
       },
     );
-    return buildResult(exitCode, stopReason, { stdout, stderr, started });
+    const running = started;
+    sink?.attach({ pause: () => running.pause(), resume: () => running.resume() });
+    const exitCode = await started.exit;
+    return buildResult(exitCode, stopReason, { stdout, stderr, started: startedAt });
   } catch (error) {
-    // We threw the wedged shell away ourselves after KILL: the command is gone, report it.
-    if (stopReason && slot.host.status === 'ready')
-      return buildResult(137, stopReason, { stdout, stderr, started });
-    if (slot.host.status === 'lost')
-      throw new HostLostError(slot.host.id, slot.host.lostReason ?? 'lost', { cause: error });
-    throw error;
+    // We threw the wedged runtime away ourselves after KILL: the command is gone, report it.
+    if (stopReason && started && slot.host.status === 'ready')
+      return buildResult(137, stopReason, { stdout, stderr, started: startedAt });
+    throw await runtimeLossError(slot, error);
   } finally {
     clearTimeout(deadline);
     clearTimeout(killTimer);
@@ -110,20 +113,27 @@ export async function runCommand(
   }
 }
 
-async function stageStdin(slot: SlotRecord, session: ShellSession, bytes: Uint8Array): Promise<string> {
-  const file = path.join(slot.host.stateDirectory, 'tmp', `stdin-${randomBytes(8).toString('hex')}`);
-  const errors: Buffer[] = [];
-  const code = await session.run((nonce, seq) => inlineScript(nonce, seq, writeBase64Script(file, bytes)), {
-    stderr: (chunk) => errors.push(chunk),
-  });
-  if (code !== 0) {
-    throw new CapabilityUnsupportedError(
-      'host',
-      'stdin',
-      `Feeding stdin needs \`base64\` in the host (${Buffer.concat(errors).toString().trim() || `exit ${code}`}).`,
-    );
+/**
+ * The shell carrying the command went away mid-command. The engine decides what that was: the host
+ * gone (HOST_LOST), or only the slot's runtime (killed by a command, a dropped connection): then
+ * whatever the command left running is killed and the caller may retry on the same slot.
+ */
+async function runtimeLossError(slot: SlotRecord, error: unknown): Promise<unknown> {
+  const host = slot.host;
+  if (host.status === 'ready' && error instanceof ShellClosedError) {
+    const reason = `the shell of ${slot.id} went away mid-command`;
+    // A host being killed can still look alive for a moment; reaching into it to sweep settles it.
+    const swept =
+      (await host.verifyAlive(reason)) &&
+      (await host.sweepSlot(slot).then(
+        () => true,
+        () => host.verifyAlive(reason),
+      ));
+    if (swept && host.status === 'ready')
+      return new SlotRuntimeLostError(slot.id, error.message, { cause: error });
   }
-  return file;
+  if (host.status === 'lost') return new HostLostError(host.id, host.lostReason ?? 'lost', { cause: error });
+  return error;
 }
 
 interface Collected {

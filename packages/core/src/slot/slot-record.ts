@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import type { ChannelCloseInfoV1 } from '../backend/v1/types.js';
 import type { ManagedHost } from '../host/managed-host.js';
 import type { ShellSession } from '../shell/shell-session.js';
 import { assertTransition, type SlotState } from './slot-states.js';
@@ -12,6 +14,11 @@ export class SlotRecord {
   shellPid = 0;
   /** Something ran in the slot since it was last cleaned: release must sweep (and maybe reset). */
   dirty = false;
+  /**
+   * `BERTH_LEASE` of every process this lease starts: `<host tag>.<slot index>.<lease nonce>`. The
+   * prefix up to the slot index finds every process the slot ever started, whatever its session.
+   */
+  leaseMarker = '';
   private session: Promise<ShellSession> | undefined;
 
   constructor(
@@ -23,6 +30,16 @@ export class SlotRecord {
 
   get id(): string {
     return `${this.host.id}/slot_${this.index}`;
+  }
+
+  /** The marker prefix shared by every lease of this slot. */
+  get markerPrefix(): string {
+    return `${this.host.leaseTag}.${this.index}.`;
+  }
+
+  /** Starts a lease: a fresh marker for the processes it will start. */
+  beginLease(): void {
+    this.leaseMarker = `${this.markerPrefix}${randomBytes(6).toString('hex')}`;
   }
 
   moveTo(to: SlotState): void {
@@ -44,13 +61,10 @@ export class SlotRecord {
           session.onClose((info) => {
             if (this.session === opening) this.session = undefined;
             this.shellPid = 0;
-            // A shell that died under us (killed, host gone) means the host is lost; a dropped
-            // transport (a websocket) is reopened on next use instead.
-            if (!session.closedByUs && !info.transportDropped) {
-              this.host.markLost(
-                `the shell of slot_${this.index} exited${info.exitCode === undefined ? '' : ` with code ${info.exitCode}`}${info.error ? ` (${info.error.message})` : ''}`,
-              );
-            }
+            // The shell died under us (killed by a command, OOM) or its transport dropped: a slot
+            // event. The host is lost only if the engine says so (LESSONS #19).
+            if (!session.closedByUs)
+              this.host.verifyAlive(`the shell of slot_${this.index} ${describeClose(info)}`);
           });
         },
         () => {
@@ -71,4 +85,9 @@ export class SlotRecord {
       () => undefined,
     );
   }
+}
+
+export function describeClose(info: ChannelCloseInfoV1): string {
+  if (info.transportDropped) return `lost its connection${info.error ? ` (${info.error.message})` : ''}`;
+  return `exited${info.exitCode === undefined ? '' : ` with code ${info.exitCode}`}${info.error ? ` (${info.error.message})` : ''}`;
 }

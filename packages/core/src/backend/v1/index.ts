@@ -5,6 +5,8 @@ export {
   type BackendCapabilitiesV1,
   type BackendV1,
   type ChannelCloseInfoV1,
+  type CommandChannelV1,
+  type CommandRequestV1,
   type CreateHostRequestV1,
   type DestroyOptionsV1,
   type HostChannelV1,

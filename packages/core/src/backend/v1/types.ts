@@ -95,6 +95,26 @@ export interface ChannelCloseInfoV1 {
   readonly transportDropped?: boolean;
 }
 
+/** One command for `HostV1.openCommand`. */
+export interface CommandRequestV1 {
+  /** What to execute; core passes `['sh', '-c', command]` for shell strings. */
+  readonly argv: readonly string[];
+  /** Absolute working directory; one that does not exist fails the command (stderr, exit 1). */
+  readonly cwd?: string;
+  /** Added to the host's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/**
+ * One running command. `closed` resolves with its exit code once it exited and its output is
+ * drained; output its leftover children write later is never delivered. Closing `stdin` gives the
+ * command EOF. `close()` stops reading and closes the command's pipes (it is not killed).
+ */
+export interface CommandChannelV1 extends HostChannelV1 {
+  /** The process id inside the host; it leads its own session and process group. */
+  readonly pid: number;
+}
+
 export interface OneShotRunOptionsV1 extends WaitOptions {
   stdin?: Uint8Array;
   env?: Readonly<Record<string, string>>;
@@ -130,6 +150,13 @@ export interface HostV1 {
 
   /** Opens a new channel to `sh` (a POSIX shell reading commands from stdin). */
   openChannel(options?: WaitOptions): Promise<HostChannelV1>;
+  /**
+   * Runs one command through the host's in-host runtime (berth-agent): in a new session, with its
+   * own pipes, so nothing a command does to itself reaches the slot, and a background child's late
+   * output reaches no later command. Core prefers it to the shell protocol when present; throwing
+   * `CapabilityUnsupportedError` (the runtime cannot run here) makes core use the shell for this host.
+   */
+  openCommand?(request: CommandRequestV1, options?: WaitOptions): Promise<CommandChannelV1>;
   /** One-shot exec of an argv without a shell. Present when `capabilities.oneShotExec`. */
   run?(argv: readonly string[], options?: OneShotRunOptionsV1): Promise<OneShotResultV1>;
   /** Extracts a tar stream into `directory` (which exists). Present when `capabilities.archive`. */

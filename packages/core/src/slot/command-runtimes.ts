@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path/posix';
+import type { CommandChannelV1 } from '../backend/v1/types.js';
+import { BerthError, CapabilityUnsupportedError, InvalidOptionsError } from '../errors/index.js';
+import { assertEnvName, commandScript, inlineScript, writeBase64Script } from '../shell/shell-script.js';
+import { ShellClosedError, type ShellSession } from '../shell/shell-session.js';
+import type { SlotRecord } from './slot-record.js';
+
+export interface CommandHandlers {
+  stdout(chunk: Buffer): void;
+  stderr(chunk: Buffer): void;
+  /** The command's pid (its session id), as soon as it is known. */
+  pid(pid: number): void;
+}
+
+export interface CommandInput {
+  command: string | readonly string[];
+  cwd: string;
+  env: Readonly<Record<string, string>> | undefined;
+  stdin: Uint8Array | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** A started command, whichever runtime carries it. */
+export interface StartedCommand {
+  /** The exit status; rejects with `ShellClosedError` when the runtime went away first. */
+  readonly exit: Promise<number>;
+  pause(): void;
+  resume(): void;
+  /** Gives up on a command that does not report after KILL (its runtime is wedged). */
+  abandon(): void;
+}
+
+/**
+ * Starts a command in the host's in-host runtime when it has one (`openCommand`: own session, own
+ * pipes), else in the slot's shell. A host whose runtime says it cannot run there is remembered as
+ * shell-only.
+ */
+export async function startCommand(
+  slot: SlotRecord,
+  input: CommandInput,
+  handlers: CommandHandlers,
+): Promise<StartedCommand> {
+  const host = slot.host;
+  const backendHost = host.backendHost;
+  if (backendHost.openCommand && host.commandRuntime !== 'shell') {
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(input.env ?? {})) {
+      assertEnvName(name);
+      if (value.includes('\0'))
+        throw new InvalidOptionsError(
+          `env.${name}`,
+          'contains a NUL byte, which no environment can hold; remove it.',
+        );
+      env[name] = value;
+    }
+    env.BERTH_LEASE = slot.leaseMarker;
+    const argv = typeof input.command === 'string' ? ['sh', '-c', input.command] : input.command;
+    try {
+      const channel = await backendHost.openCommand({ argv, cwd: input.cwd, env }, { signal: input.signal });
+      host.commandRuntime = 'direct';
+      return attachChannel(channel, input.stdin, handlers);
+    } catch (error) {
+      if (!BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED')) throw error;
+      host.commandRuntime = 'shell';
+    }
+  }
+  return startInShell(slot, input, handlers);
+}
+
+function attachChannel(
+  channel: CommandChannelV1,
+  stdin: Uint8Array | undefined,
+  handlers: CommandHandlers,
+): StartedCommand {
+  channel.stdout.on('data', handlers.stdout);
+  channel.stderr.on('data', handlers.stderr);
+  channel.stdin.on('error', () => undefined); // a command that exits without reading its stdin
+  channel.stdin.end(stdin);
+  handlers.pid(channel.pid);
+  const exit = channel.closed.then((info) => {
+    if (info.exitCode !== undefined) return info.exitCode;
+    const reason = info.error ? `: ${info.error.message}` : '';
+    throw new ShellClosedError(`The connection carrying the command closed before it exited${reason}.`, {
+      cause: info.error,
+    });
+  });
+  return {
+    exit,
+    pause: () => {
+      channel.stdout.pause();
+      channel.stderr.pause();
+    },
+    resume: () => {
+      channel.stdout.resume();
+      channel.stderr.resume();
+    },
+    abandon: () => channel.close(),
+  };
+}
+
+async function startInShell(
+  slot: SlotRecord,
+  input: CommandInput,
+  handlers: CommandHandlers,
+): Promise<StartedCommand> {
+  const session = await slot.sessionFor(input.signal);
+  const stdinPath = input.stdin ? await stageStdin(slot, session, input.stdin) : undefined;
+  const exit = session.run(
+    (nonce, seq) =>
+      commandScript({
+        nonce,
+        seq,
+        cwd: input.cwd,
+        env: input.env,
+        stdinPath,
+        command: input.command,
+        leaseMarker: slot.leaseMarker,
+      }),
+    handlers,
+  );
+  return {
+    exit,
+    pause: () => session.pause(),
+    resume: () => session.resume(),
+    abandon: () => slot.closeSession(),
+  };
+}
+
+async function stageStdin(slot: SlotRecord, session: ShellSession, bytes: Uint8Array): Promise<string> {
+  const file = path.join(slot.host.stateDirectory, 'tmp', `stdin-${randomBytes(8).toString('hex')}`);
+  const errors: Buffer[] = [];
+  const code = await session.run((nonce, seq) => inlineScript(nonce, seq, writeBase64Script(file, bytes)), {
+    stderr: (chunk) => errors.push(chunk),
+  });
+  if (code !== 0) {
+    throw new CapabilityUnsupportedError(
+      'host',
+      'stdin',
+      `Feeding stdin needs \`base64\` in the host (${Buffer.concat(errors).toString().trim() || `exit ${code}`}).`,
+    );
+  }
+  return file;
+}
