@@ -8,7 +8,14 @@ import { benchLocal } from './local.js';
 
 const sections: Record<string, () => Promise<BenchResult[]>> = {
   local: benchLocal,
-  docker: async () => (await import('./docker.js')).benchDocker(),
+  docker: async () => {
+    const results = await (await import('./docker.js')).benchDocker();
+    // Skipped (empty) when the daemon is unreachable; the slot benchmarks need it too.
+    return results.length === 0
+      ? results
+      : [...results, ...(await (await import('./docker-slot.js')).benchDockerSlot())];
+  },
+  'docker-slot': async () => (await import('./docker-slot.js')).benchDockerSlot(),
   nomad: async () => (await import('./nomad.js')).benchNomad(),
 };
 

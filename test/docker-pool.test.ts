@@ -6,6 +6,7 @@
  */
 import { createDockerBackend } from '@berth/backend-docker';
 import { BerthError, createPool, type PoolOptions, type SlotPool } from '@berth/core';
+import { countProcessesScript } from '@berth/testkit';
 import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import {
   BUSYBOX,
@@ -117,6 +118,31 @@ describe('cross-process lifecycle', () => {
     await closeForce(next);
     expect(await containersOf(id)).toEqual([]);
   });
+
+  for (const transport of ['agent', 'exec'] as const) {
+    it(`persist: an owner SIGKILLed mid-command leaves the adopter clean slots, nothing of its leases running (${transport})`, async () => {
+      const id = poolId(`killed-running-${transport}`);
+      const child = await startChild(id, true, 'crash-running', 1, {
+        BERTH_CHILD_SHELL_TRANSPORT: transport,
+      });
+      await child.kill();
+      const next = await pool(id, { persist: true, minHosts: 1, maxHosts: 1, slotsPerHost: 2 });
+      expect(next.hostsOf().map((host) => host.id)).toEqual(child.report.hostIds);
+      const slots = [await next.acquire(), await next.acquire()];
+      for (const slot of slots) {
+        expect((await slot.exec('ls -A')).stdout, `${slot.id} starts empty`).toBe('');
+      }
+      const [observer] = slots;
+      const count = (marker: string) =>
+        observer!.exec(countProcessesScript(marker)).then((result) => result.stdout.trim());
+      expect(await count('sleep 4341'), "the dead owner's setsid escapees").toBe('0');
+      expect(await count('inflight.lo'), "the dead owner's in-flight commands").toBe('0');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await observer!.exec('ls -A')).stdout, 'nothing writes into the adopted slot').toBe('');
+      for (const slot of slots) await slot.release();
+      await closeForce(next);
+    });
+  }
 
   it('persist: false: the reaper removes the containers of a SIGKILLed one', async () => {
     const id = poolId('killed-ephemeral');

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { CapabilityUnsupportedError, createPool, type HostChannelV1 } from '@berth/core';
+import { BerthError, CapabilityUnsupportedError, createPool, type HostChannelV1 } from '@berth/core';
 import { agentBinary } from '@berth/host-agent';
 import tarStream from 'tar-stream';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -231,15 +231,25 @@ describe('berth-agent in Docker', () => {
       await using slot = await pool.acquire();
       await slot.exec('true');
       const [hostBefore] = pool.hostsOf();
-      const inFlight = slot.exec('sleep 30').then(
+      const inFlight = slot.exec('sleep 4399').then(
         () => new Error('the command should have failed'),
         (error: unknown) => error,
       );
       await new Promise((resolve) => setTimeout(resolve, 200));
       await run('docker', ['exec', hostBefore!.id, 'sh', '-c', 'kill -9 $(pidof berth-agent)']);
-      expect(String(await inFlight)).toMatch(
-        /connection to the shell dropped, not the host: retry the command/,
-      );
+      const error = await inFlight;
+      expect(BerthError.hasCode(error, 'SLOT_RUNTIME_LOST'), String(error)).toBe(true);
+      expect(String(error)).toMatch(/The host is fine .* retry the command on the same slot/);
+      // The slot swept what the cut-off command left (a SIGKILLed agent could not).
+      // By its arguments: `pidof sleep` would count the container's own keep-alive process.
+      const left = await run('docker', [
+        'exec',
+        hostBefore!.id,
+        'sh',
+        '-c',
+        'grep -l "sleep.[4]399" /proc/[0-9]*/cmdline || true',
+      ]);
+      expect(left.stdout.trim()).toBe('');
       expect((await slot.exec('echo carried-on')).stdout).toBe('carried-on\n');
       expect(pool.hostsOf().map((host) => host.id)).toEqual([hostBefore!.id]);
     } finally {

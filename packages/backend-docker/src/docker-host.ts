@@ -121,16 +121,34 @@ export class DockerHost implements HostV1, AsyncDisposable {
     const channel = await this.#viaAgent(options.signal, (agent) =>
       agent.openCommand(request, { signal: options.signal, timeoutMs: this.#timeouts.channelOpenTimeoutMs }),
     );
-    if (!channel) {
-      throw new CapabilityUnsupportedError(
-        'docker',
-        'openCommand',
-        `Container ${this.name} runs its shells through one exec each (${this.shellTransport.reason ?? 'no agent'}).`,
-      );
-    }
+    if (!channel) throw this.#noAgent('openCommand');
     this.#channels.add(channel);
     void channel.closed.then(() => this.#channels.delete(channel));
     return channel;
+  }
+
+  async writeFile(path: string, data: Uint8Array, options: WaitOptions & { mode: number }): Promise<void> {
+    this.#assertOpen('writeFile');
+    const done = await this.#viaAgent(options.signal, async (agent) => {
+      await agent.writeFile(path, data, options);
+      return true;
+    });
+    if (!done) throw this.#noAgent('writeFile');
+  }
+
+  async readFile(path: string, options: WaitOptions = {}): Promise<Uint8Array> {
+    this.#assertOpen('readFile');
+    const bytes = await this.#viaAgent(options.signal, (agent) => agent.readFile(path, options));
+    if (!bytes) throw this.#noAgent('readFile');
+    return bytes;
+  }
+
+  #noAgent(operation: string): CapabilityUnsupportedError {
+    return new CapabilityUnsupportedError(
+      'docker',
+      operation,
+      `Container ${this.name} runs its shells through one exec each (${this.shellTransport.reason ?? 'no agent'}).`,
+    );
   }
 
   /** A shell through the agent, retried once on a fresh connection if the last one just dropped. */

@@ -21,6 +21,8 @@ func newRouter() http.Handler {
 	})
 	router.HandleFunc("POST /v1/spawn", func(w http.ResponseWriter, r *http.Request) { spawn(w, r, false) })
 	router.HandleFunc("POST /v1/exec", func(w http.ResponseWriter, r *http.Request) { spawn(w, r, true) })
+	router.HandleFunc("POST /v1/file/write", writeFile)
+	router.HandleFunc("POST /v1/file/read", readFile)
 	router.HandleFunc("POST /v1/heartbeat", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	})
@@ -190,22 +192,31 @@ type commandRequest struct {
 const maxCommandRequest = 64 << 20
 
 func readCommandRequest(body io.Reader, request *commandRequest) error {
-	var header [4]byte
-	if _, err := io.ReadFull(body, header[:]); err != nil {
-		return fmt.Errorf("reading the command request: %w", err)
-	}
-	length := binary.BigEndian.Uint32(header[:])
-	if length > maxCommandRequest {
-		return fmt.Errorf("command request of %d bytes is over the %d limit", length, maxCommandRequest)
-	}
-	raw := make([]byte, length)
-	if _, err := io.ReadFull(body, raw); err != nil {
-		return fmt.Errorf("reading the command request: %w", err)
+	raw, err := readPrefix(body)
+	if err != nil {
+		return err
 	}
 	if err := json.Unmarshal(raw, request); err != nil {
 		return fmt.Errorf("the command request is not valid JSON: %w", err)
 	}
 	return nil
+}
+
+// readPrefix reads the [length u32 BE][bytes] request that starts a body.
+func readPrefix(body io.Reader) ([]byte, error) {
+	var header [4]byte
+	if _, err := io.ReadFull(body, header[:]); err != nil {
+		return nil, fmt.Errorf("reading the request: %w", err)
+	}
+	length := binary.BigEndian.Uint32(header[:])
+	if length > maxCommandRequest {
+		return nil, fmt.Errorf("a request of %d bytes is over the %d limit", length, maxCommandRequest)
+	}
+	raw := make([]byte, length)
+	if _, err := io.ReadFull(body, raw); err != nil {
+		return nil, fmt.Errorf("reading the request: %w", err)
+	}
+	return raw, nil
 }
 
 // reportCommandFailure answers as a command that printed message on stderr and exited with code.

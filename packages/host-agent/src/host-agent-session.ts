@@ -13,6 +13,15 @@ import {
   type WaitOptions,
 } from '@berth/core';
 import { agentChannel } from './agent-channel.js';
+import {
+  encodeRequest,
+  fileError,
+  prefixed,
+  readAll,
+  readBody,
+  responseHeaders,
+  responseStatus,
+} from './agent-requests.js';
 
 /** The wire version this client speaks; the agent reports its own from `/v1/hello`. */
 export const AGENT_PROTOCOL_VERSION = '1';
@@ -191,6 +200,59 @@ export class HostAgentSession {
     return { ...agentChannel(stream), pid };
   }
 
+  /** Replaces the file at `path` (absolute) with `data`, creating parent directories. */
+  async writeFile(
+    path: string,
+    data: Uint8Array,
+    options: WaitOptions & { mode?: number } = {},
+  ): Promise<void> {
+    const response = await this.#call(
+      '/v1/file/write',
+      { path, mode: options.mode ?? 0o644 },
+      data,
+      options.signal,
+    );
+    if (response.status !== 204) throw fileError(response, path, this.#hostDescription);
+  }
+
+  /** The bytes of the regular file at `path` (absolute); `NotFoundError` when there is none. */
+  async readFile(path: string, options: WaitOptions = {}): Promise<Buffer> {
+    const response = await this.#call('/v1/file/read', { path }, undefined, options.signal);
+    if (response.status !== 200) throw fileError(response, path, this.#hostDescription);
+    return response.body;
+  }
+
+  /** One request with a prefixed JSON body (and `data` after it); the whole response body. */
+  async #call(
+    path: string,
+    request: object,
+    data: Uint8Array | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ status: number; body: Buffer }> {
+    throwIfAborted(signal, 'A file operation');
+    if (this.isClosed)
+      throw new AgentStartError(`The host agent connection to ${this.#hostDescription} is closed.`);
+    const stream = this.#session.request({ ':method': 'POST', ':path': path }, { endStream: false });
+    this.#track(stream);
+    stream.on('error', () => undefined);
+    stream.end(data ? Buffer.concat([prefixed(request), data]) : prefixed(request));
+    const work = (async () => {
+      const status = await responseStatus(stream);
+      return { status, body: await readBody(stream) };
+    })();
+    try {
+      return await this.#withDeadline(work, signal, 300_000, 'A file operation');
+    } catch (error) {
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+      if (!BerthError.isInstance(error) && this.isClosed) {
+        throw new AgentStartError(`The host agent connection to ${this.#hostDescription} closed.`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
   async #start(
     path: string,
     headers: Record<string, string>,
@@ -326,37 +388,4 @@ export class HostAgentSession {
       );
     });
   }
-}
-
-/** The /v1/exec body prefix: `[length u32 BE][JSON request]`; the command's stdin follows. */
-function encodeRequest(request: CommandRequestV1): Buffer {
-  const json = Buffer.from(JSON.stringify({ argv: request.argv, cwd: request.cwd, env: request.env }));
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(json.length);
-  return Buffer.concat([header, json]);
-}
-
-function responseStatus(stream: ClientHttp2Stream): Promise<number> {
-  return responseHeaders(stream).then((headers) => Number(headers[':status']));
-}
-
-function responseHeaders(stream: ClientHttp2Stream): Promise<http2.IncomingHttpHeaders> {
-  return new Promise((resolve, reject) => {
-    stream.once('response', (headers) => resolve(headers));
-    stream.once('error', reject);
-    stream.once('close', () =>
-      reject(new Error(`the stream closed before a response (code ${stream.rstCode})`)),
-    );
-  });
-}
-
-/** The response body as text. Not `for await`: that would wait for our own (open) request side. */
-function readAll(stream: ClientHttp2Stream): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    const done = () => resolve(Buffer.concat(chunks).toString('utf8'));
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.once('end', done);
-    stream.once('close', done);
-  });
 }

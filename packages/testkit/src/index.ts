@@ -1,3 +1,4 @@
+export { countProcessesScript } from './conformance-context.js';
 export {
   CONFORMANCE_FEATURES,
   type ConformanceFeature,

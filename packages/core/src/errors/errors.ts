@@ -101,8 +101,8 @@ export class SlotRuntimeLostError extends BerthError {
   constructor(slotId: string, reason: string, options?: BerthErrorOptions) {
     super(
       'SLOT_RUNTIME_LOST',
-      `The command on slot ${slotId} was cut off: ${reason.replace(/\.$/, '')}. The host is fine and the slot was cleaned; ` +
-        'retry the command on the same slot.',
+      `The command on slot ${slotId} was cut off: ${reason.replace(/\.$/, '')}. The host is fine and what ` +
+        'the command left running is killed before the slot runs anything else; retry the command on the same slot.',
       { retryable: true, ...options },
     );
     this.name = 'SlotRuntimeLostError';

@@ -194,6 +194,7 @@ export class ManagedHost {
     const steps = [this.sweepScript(slot)];
     if (reset) steps.push(emptyDirectoryScript(slot.workspace, this.stateDirectory, this.trashNameFor(slot)));
     const result = await this.runControl(steps.join('\n'));
+    slot.pendingSweep = false;
     if (result.exitCode !== 0) {
       throw new InternalError(
         `Could not clean ${slot.id}: ${result.stderr.trim() || `exit ${result.exitCode}`}`,

@@ -82,6 +82,10 @@ export async function runCommand(
   options.signal?.addEventListener('abort', onAbort, { once: true });
   armNoOutput();
   try {
+    if (slot.pendingSweep) {
+      await slot.host.sweepSlot(slot);
+      slot.pendingSweep = false;
+    }
     started = await startCommand(
       slot,
       { command, cwd: options.cwd, env: options.env, stdin: options.stdin, signal: options.signal },
@@ -122,15 +126,16 @@ async function runtimeLossError(slot: SlotRecord, error: unknown): Promise<unkno
   const host = slot.host;
   if (host.status === 'ready' && error instanceof ShellClosedError) {
     const reason = `the shell of ${slot.id} went away mid-command`;
-    // A host being killed can still look alive for a moment; reaching into it to sweep settles it.
-    const swept =
-      (await host.verifyAlive(reason)) &&
-      (await host.sweepSlot(slot).then(
+    if (await host.verifyAlive(reason)) {
+      // A host being killed can still look alive for a moment; reaching into it to sweep settles it.
+      const swept = await host.sweepSlot(slot).then(
         () => true,
-        () => host.verifyAlive(reason),
-      ));
-    if (swept && host.status === 'ready')
-      return new SlotRuntimeLostError(slot.id, error.message, { cause: error });
+        () => false,
+      );
+      // Not reachable now (its runtime restarting): swept before the slot's next command instead.
+      if (!swept && (await host.verifyAlive(reason))) slot.pendingSweep = true;
+      if (host.status === 'ready') return new SlotRuntimeLostError(slot.id, error.message, { cause: error });
+    }
   }
   if (host.status === 'lost') return new HostLostError(host.id, host.lostReason ?? 'lost', { cause: error });
   return error;

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import tarStream from 'tar-stream';
-import { InternalError, NotFoundError } from '../errors/index.js';
+import { BerthError, InternalError, NotFoundError } from '../errors/index.js';
 import { shellQuote } from '../shell/shell-script.js';
 import type { ResolvedExecOptions } from './run-command.js';
 import { runCommand } from './run-command.js';
@@ -26,6 +26,7 @@ export class SlotFiles {
   }
 
   async writeFile(target: string, data: Uint8Array, mode: number, signal?: AbortSignal): Promise<void> {
+    if (await this.viaRuntime(() => this.host.writeFile?.(target, data, { mode, signal }))) return;
     const directory = posixPath.dirname(target);
     await this.shell(['mkdir', '-p', directory], signal);
     if (this.host.putArchive) {
@@ -44,6 +45,11 @@ export class SlotFiles {
   }
 
   async readFile(target: string, signal?: AbortSignal): Promise<Uint8Array> {
+    let bytes: Uint8Array | undefined;
+    const read = async () => {
+      bytes = await this.host.readFile?.(target, { signal });
+    };
+    if (await this.viaRuntime(read)) return bytes as Uint8Array;
     if (this.host.getArchive) {
       const archive = await this.host.getArchive(target, { signal }).catch((error: unknown) => {
         throw new NotFoundError(`No file at ${target} in slot ${this.slot.id}.`, { cause: error });
@@ -96,6 +102,23 @@ export class SlotFiles {
       archive = Readable.from([Buffer.from(result.stdout.replace(/\s+/g, ''), 'base64')]);
     }
     await pipeline(archive, tar.x({ cwd: localDirectory }), { signal });
+  }
+
+  /**
+   * Runs a file operation through the host's in-host runtime (one request, no engine archive call,
+   * no process) when it has one; false when it has none, so the caller takes the older way.
+   */
+  private async viaRuntime(operation: () => Promise<unknown> | undefined): Promise<boolean> {
+    const host = this.slot.host;
+    if (host.commandRuntime === 'shell' || !this.host.readFile || !this.host.writeFile) return false;
+    try {
+      await operation();
+      return true;
+    } catch (error) {
+      if (!BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED')) throw error;
+      host.commandRuntime = 'shell';
+      return false;
+    }
   }
 
   private async shell(argv: readonly string[], signal?: AbortSignal): Promise<void> {

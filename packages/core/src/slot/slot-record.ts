@@ -19,6 +19,8 @@ export class SlotRecord {
    * prefix up to the slot index finds every process the slot ever started, whatever its session.
    */
   leaseMarker = '';
+  /** A cut-off command's processes could not be swept yet: do it before the next command. */
+  pendingSweep = false;
   private session: Promise<ShellSession> | undefined;
 
   constructor(

@@ -157,6 +157,14 @@ export interface HostV1 {
    * `CapabilityUnsupportedError` (the runtime cannot run here) makes core use the shell for this host.
    */
   openCommand?(request: CommandRequestV1, options?: WaitOptions): Promise<CommandChannelV1>;
+  /**
+   * Replaces the file at `path` (absolute) with `data` through the in-host runtime, creating parent
+   * directories; a symlink at `path` is replaced, not followed. `CapabilityUnsupportedError` when
+   * the host has no runtime to do it (core then uses the archive API or the shell).
+   */
+  writeFile?(path: string, data: Uint8Array, options: WaitOptions & { mode: number }): Promise<void>;
+  /** The bytes of the regular file at `path` through the in-host runtime; `NotFoundError` when none. */
+  readFile?(path: string, options?: WaitOptions): Promise<Uint8Array>;
   /** One-shot exec of an argv without a shell. Present when `capabilities.oneShotExec`. */
   run?(argv: readonly string[], options?: OneShotRunOptionsV1): Promise<OneShotResultV1>;
   /** Extracts a tar stream into `directory` (which exists). Present when `capabilities.archive`. */

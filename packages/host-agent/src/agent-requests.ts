@@ -1,0 +1,70 @@
+import type http2 from 'node:http2';
+import type { ClientHttp2Stream } from 'node:http2';
+import { type BerthError, type CommandRequestV1, InternalError, NotFoundError } from '@berth/core';
+
+/** Request and response helpers for the agent's HTTP/2 API (the wire format is in ../README.md). */
+
+/** The /v1/exec body prefix: `[length u32 BE][JSON request]`; the command's stdin follows. */
+export function encodeRequest(request: CommandRequestV1): Buffer {
+  return prefixed({ argv: request.argv, cwd: request.cwd, env: request.env });
+}
+
+/** `[length u32 BE][JSON]`, the start of every request body the agent parses. */
+export function prefixed(request: object): Buffer {
+  const json = Buffer.from(JSON.stringify(request));
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(json.length);
+  return Buffer.concat([header, json]);
+}
+
+export function fileError(
+  response: { status: number; body: Buffer },
+  path: string,
+  host: string,
+): BerthError {
+  const said = response.body.toString('utf8').trim();
+  if (response.status === 404) return new NotFoundError(`No file at ${path} in ${host}.`);
+  if (response.status === 409) return new NotFoundError(`${path} in ${host} is not a regular file.`);
+  return new InternalError(
+    `The host agent in ${host} could not access ${path}: ${said} (HTTP ${response.status}).`,
+  );
+}
+
+export function responseStatus(stream: ClientHttp2Stream): Promise<number> {
+  return responseHeaders(stream).then((headers) => Number(headers[':status']));
+}
+
+export function responseHeaders(stream: ClientHttp2Stream): Promise<http2.IncomingHttpHeaders> {
+  return new Promise((resolve, reject) => {
+    stream.once('response', (headers) => resolve(headers));
+    stream.once('error', reject);
+    stream.once('close', () =>
+      reject(new Error(`the stream closed before a response (code ${stream.rstCode})`)),
+    );
+  });
+}
+
+/** The response body as text. Not `for await`: that would wait for our own (open) request side. */
+export function readAll(stream: ClientHttp2Stream): Promise<string> {
+  return readBody(stream, false).then((body) => body.toString('utf8'));
+}
+
+/**
+ * The response body. Not `for await`: that would wait for our own (open) request side. `whole`:
+ * reject when the stream is reset before its end (a file must not come back cut short).
+ */
+export function readBody(stream: ClientHttp2Stream, whole = true): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let ended = false;
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.once('end', () => {
+      ended = true;
+      resolve(Buffer.concat(chunks));
+    });
+    stream.once('close', () => {
+      if (ended || !whole) resolve(Buffer.concat(chunks));
+      else reject(new Error(`the host agent reset the stream before its end (code ${stream.rstCode})`));
+    });
+  });
+}
