@@ -236,10 +236,10 @@ export class HostAgentSession {
     this.#track(stream);
     stream.on('error', () => undefined);
     stream.end(data ? Buffer.concat([prefixed(request), data]) : prefixed(request));
-    const work = (async () => {
-      const status = await responseStatus(stream);
-      return { status, body: await readBody(stream) };
-    })();
+    // Both listeners at once: a bodiless answer (204) may end and close the stream in one go.
+    const body = readBody(stream);
+    body.catch(() => undefined);
+    const work = (async () => ({ status: await responseStatus(stream), body: await body }))();
     try {
       return await this.#withDeadline(work, signal, 300_000, 'A file operation');
     } catch (error) {
