@@ -9,6 +9,7 @@ import type { HostChannelV1 } from '@berth/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { agentArchOf, agentBinary } from './agent-binary.js';
 import { type AgentTransport, agentArgv, HostAgentSession } from './host-agent-session.js';
+import { runInShell } from './testing/run-in-shell.js';
 
 const arch = agentArchOf(process.arch === 'x64' ? 'amd64' : process.arch);
 const children: ChildProcess[] = [];
@@ -45,19 +46,6 @@ function start(heartbeatTimeoutMs?: number): { child: ChildProcess; transport: A
       diagnostics: () => stderr,
     },
   };
-}
-
-/** Runs `script` in the shell and returns what it printed before the end marker. */
-async function runInShell(channel: HostChannelV1, script: string): Promise<string> {
-  const marker = `__done_${Math.random().toString(36).slice(2)}`;
-  channel.stdin.write(`${script}\necho ${marker}\n`);
-  let seen = '';
-  for await (const chunk of channel.stdout) {
-    seen += (chunk as Buffer).toString();
-    const at = seen.indexOf(`${marker}\n`);
-    if (at >= 0) return seen.slice(0, at);
-  }
-  throw new Error(`stdout ended before ${marker}; saw ${seen}`);
 }
 
 /** `state ppid` of a process, or undefined once it is gone. */

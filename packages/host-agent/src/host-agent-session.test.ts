@@ -4,10 +4,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { HostChannelV1 } from '@berth/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AgentArch, agentArchOf, agentBinary } from './agent-binary.js';
 import { AgentStartError, type AgentTransport, HostAgentSession } from './host-agent-session.js';
+import { runInShell } from './testing/run-in-shell.js';
 
 const arch = agentArchOf(process.arch === 'x64' ? 'amd64' : process.arch);
 const children: ChildProcess[] = [];
@@ -64,19 +64,6 @@ async function connect(env?: NodeJS.ProcessEnv, build?: AgentArch) {
     hostDescription: 'a local agent',
   });
   return { child, session };
-}
-
-/** Sends `script` to the shell, then reads stdout until `marker` appears. */
-async function runInShell(channel: HostChannelV1, script: string): Promise<string> {
-  const marker = `__done_${Math.random().toString(36).slice(2)}`;
-  channel.stdin.write(`${script}\necho ${marker}\n`);
-  let seen = '';
-  for await (const chunk of channel.stdout) {
-    seen += (chunk as Buffer).toString();
-    const at = seen.indexOf(`${marker}\n`);
-    if (at >= 0) return seen.slice(0, at);
-  }
-  throw new Error(`stdout ended before ${marker}; saw ${seen}`);
 }
 
 function processAlive(pid: number): boolean {
