@@ -78,7 +78,10 @@ function attachChannel(
   channel.stdin.on('error', () => undefined); // a command that exits without reading its stdin
   channel.stdin.end(stdin);
   handlers.pid(channel.pid);
-  const exit = channel.closed.then((info) => {
+  // The exit is known when the channel closes, but output it already carried may still sit in the
+  // channel's streams (paused by a slow consumer, or not yet emitted): the result waits for both ends.
+  const drained = Promise.all([ended(channel.stdout), ended(channel.stderr)]);
+  const exit = Promise.all([channel.closed, drained]).then(([info]) => {
     if (info.exitCode !== undefined) return info.exitCode;
     const reason = info.error ? `: ${info.error.message}` : '';
     throw new ShellClosedError(`The connection carrying the command closed before it exited${reason}.`, {
@@ -95,8 +98,25 @@ function attachChannel(
       channel.stdout.resume();
       channel.stderr.resume();
     },
-    abandon: () => channel.close(),
+    abandon: () => {
+      channel.close();
+      // Output nobody is reading any more must not hold the result.
+      channel.stdout.destroy();
+      channel.stderr.destroy();
+    },
   };
+}
+
+/** Resolves once `stream` has emitted everything (or was destroyed); never rejects. */
+function ended(
+  stream: NodeJS.ReadableStream & { readableEnded?: boolean; destroyed?: boolean },
+): Promise<void> {
+  if (stream.readableEnded || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('end', () => resolve());
+    stream.once('close', () => resolve());
+    stream.once('error', () => resolve());
+  });
 }
 
 async function startInShell(
