@@ -3,6 +3,7 @@ import {
   CapabilityUnsupportedError,
   type CreateHostRequestV1,
   InvalidOptionsError,
+  raceAbort,
   throwIfAborted,
 } from '@berth/core';
 import type { AgentBinary } from '@berth/host-agent';
@@ -10,7 +11,7 @@ import type Dockerode from 'dockerode';
 import { buildContainerOptions } from './build-container-options.js';
 import type { DockerShellTransportMode } from './docker-agent-link.js';
 import { ensureAgentVolume } from './docker-agent-volume.js';
-import { type DockerConnection, raceAbort } from './docker-connection.js';
+import type { DockerConnection } from './docker-connection.js';
 import type { DockerHostTimeouts } from './docker-host.js';
 import type { DockerHostSpec } from './docker-host-spec.js';
 import { ensureDockerImage } from './ensure-docker-image.js';

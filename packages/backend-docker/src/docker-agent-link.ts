@@ -1,17 +1,17 @@
 import type { Socket } from 'node:net';
-import { PassThrough } from 'node:stream';
-import { BerthError, CapabilityUnsupportedError, InternalError } from '@berth/core';
+import { type Duplex, PassThrough } from 'node:stream';
+import { CapabilityUnsupportedError } from '@berth/core';
 import {
   type AgentBinary,
-  AgentStartError,
-  agentArchOf,
-  agentArgv,
-  agentBinary,
-  HostAgentSession,
+  type AgentHostAccess,
+  AgentLink,
+  type AgentTransport,
+  type HostAgentSession,
 } from '@berth/host-agent';
+import type Dockerode from 'dockerode';
 import { containerPathStat } from './container-path-exists.js';
 import { demuxDockerStream } from './demux-docker-stream.js';
-import { type DockerConnection, raceAbort } from './docker-connection.js';
+import type { DockerConnection } from './docker-connection.js';
 import { asHostError, startExecSession } from './docker-exec-session.js';
 
 /**
@@ -41,183 +41,80 @@ export interface DockerAgentLinkInit {
   readonly installed?: AgentBinary | undefined;
 }
 
-/** Failures that say nothing about the agent: the host or the daemon is the problem. */
-const NOT_AGENT_FAILURES = new Set([
-  'HOST_LOST',
-  'ABORTED',
-  'BACKEND_UNAVAILABLE',
-  'AUTHENTICATION',
-  'CAPACITY',
-]);
-
 /**
- * `rethrow`: the host or daemon failed, an exec would fail too. `permanent`: the agent cannot run
- * in this container (CPU, read-only root, a binary that will not execute, another protocol).
- * `transient`: anything else (a slow start under load, an odd daemon answer): exec this once.
- */
-function classifyFailure(error: unknown): 'rethrow' | 'permanent' | 'transient' {
-  if (BerthError.isInstance(error) && NOT_AGENT_FAILURES.has(error.code)) return 'rethrow';
-  if (BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED')) return 'permanent';
-  if (error instanceof AgentStartError && !error.transient) return 'permanent';
-  return 'transient';
-}
-
-/**
- * The per-container link to berth-agent: installs it (once, through the archive API: no exec),
- * starts it in one `docker exec`, and reconnects when that exec is gone. Concurrent first uses
- * share one connection attempt.
+ * The per-container link to berth-agent: @berth/host-agent's generic `AgentLink` (install, start,
+ * fallback, reconnect) over Docker's archive API (install: no exec needed) and one `docker exec`.
  */
 export class DockerAgentLink {
-  readonly #init: DockerAgentLinkInit;
-  /** The shared connection attempt; resolves to `undefined` when this attempt fell back to exec. */
-  #connecting: Promise<HostAgentSession | undefined> | undefined;
-  #binary: AgentBinary | undefined;
-  #transport: DockerShellTransport;
-  #closed = false;
+  readonly #link: AgentLink;
 
   constructor(init: DockerAgentLinkInit) {
-    this.#init = init;
-    this.#binary = init.installed;
-    this.#transport =
-      init.mode === 'exec' ? { kind: 'exec', reason: 'shellTransport is `exec`' } : { kind: 'agent' };
+    this.#link = new AgentLink({
+      access: dockerAgentAccess(init),
+      mode: init.mode === 'exec' ? 'off' : init.mode,
+      offReason: 'shellTransport is `exec`',
+      openTimeoutMs: init.openTimeoutMs,
+      heartbeatTimeoutMs: init.heartbeatTimeoutMs,
+      installed: init.installed,
+    });
   }
 
   get transport(): DockerShellTransport {
-    return this.#transport;
+    const { usesAgent, reason } = this.#link.state;
+    return usesAgent ? { kind: 'agent' } : { kind: 'exec', ...(reason ? { reason } : {}) };
   }
 
-  /**
-   * The agent session, or `undefined` when this shell should use its own exec: always once the
-   * host has fallen back, or just this once after a transient failure (the next call tries the
-   * agent again). Concurrent callers share one attempt, which no caller's signal can cancel.
-   */
-  async session(signal?: AbortSignal): Promise<HostAgentSession | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      if (this.#closed) {
-        throw new InternalError(`The handle of container ${this.#init.containerName} was disconnected.`);
-      }
-      if (this.#transport.kind === 'exec') return undefined;
-      this.#connecting ??= this.#connectShared();
-      const connecting = this.#connecting;
-      const session = await (signal
-        ? raceAbort(connecting, signal, 'Connecting to the host agent')
-        : connecting);
-      if (!session?.isClosed) return session;
-      if (this.#connecting === connecting) this.#connecting = undefined; // it died since: reconnect once
-      if (attempt > 0) {
-        if (this.#init.mode === 'agent') {
-          throw new AgentStartError(`The host agent in container ${this.#init.containerName} keeps closing.`);
-        }
-        return undefined; // this shell through its own exec; the agent is tried again next time
-      }
-    }
+  /** The agent session, or `undefined` when this shell should use its own exec (see `AgentLink`). */
+  session(signal?: AbortSignal): Promise<HostAgentSession | undefined> {
+    return this.#link.session(signal);
   }
 
   /** Closes the agent connection for good; its shells read EOF. */
   close(): void {
-    this.#closed = true;
-    void this.#connecting?.then(
-      (session) => session?.close(),
-      () => undefined,
-    );
-    this.#connecting = undefined;
+    this.#link.close();
   }
+}
 
-  #connectShared(): Promise<HostAgentSession | undefined> {
-    const attempt: Promise<HostAgentSession | undefined> = this.#connect().then(
-      (session) => {
-        if (this.#closed) session.close();
-        void session.closed.then(() => {
-          if (this.#connecting === attempt) this.#connecting = undefined;
-        });
-        return session;
-      },
-      (error: unknown) => {
-        if (this.#connecting === attempt) this.#connecting = undefined; // the next call tries again
-        const verdict = classifyFailure(error);
-        if (verdict === 'rethrow' || this.#init.mode === 'agent') throw error;
-        if (verdict === 'permanent') this.#transport = { kind: 'exec', reason: (error as Error).message };
-        return undefined;
-      },
-    );
-    return attempt;
-  }
-
-  /** Shared by every caller, so bounded by the backend's timeouts rather than any caller's signal. */
-  async #connect(): Promise<HostAgentSession> {
-    const { connection, containerId, containerName, openTimeoutMs, heartbeatTimeoutMs } = this.#init;
-    this.#binary ??= await this.#install();
-    const { socket } = await startExecSession({
-      connection,
-      containerId,
-      spec: { argv: agentArgv(this.#binary.installPath, { heartbeatTimeoutMs }), attachStdin: true },
-      timeoutMs: openTimeoutMs,
-    });
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let diagnostics = '';
-    stderr.on('data', (chunk: Buffer) => {
-      if (diagnostics.length < 4096) diagnostics += chunk.toString('utf8');
-    });
-    const drained = Promise.all([onceEnded(stdout), onceEnded(stderr)]).then(() => undefined);
-    demuxDockerStream(socket, stdout, stderr);
-    socket.on('error', () => undefined); // a dropped exec surfaces as the session closing
-    return HostAgentSession.connect(
-      {
-        readable: stdout,
-        writable: socket,
-        destroy: () => socket.destroy(),
-        keepProcessAlive: (alive) => {
-          const tcp = socket as Partial<Socket>;
-          if (alive) tcp.ref?.();
-          else tcp.unref?.();
-        },
-        diagnostics: () => diagnostics,
-        drained,
-      },
-      {
-        timeoutMs: openTimeoutMs,
-        hostDescription: `container ${containerName}`,
-        backendId: 'docker',
-        heartbeatTimeoutMs,
-      },
-    );
-  }
-
-  /** Puts the agent for the container's CPU at `/.berth/agent-<hash>` unless it is there already. */
-  async #install(): Promise<AgentBinary> {
-    const { connection, containerId, containerName } = this.#init;
-    const inspect = await connection
+function dockerAgentAccess(init: DockerAgentLinkInit): AgentHostAccess {
+  const { connection, containerId, containerName, openTimeoutMs } = init;
+  let inspected: Promise<Dockerode.ContainerInspectInfo> | undefined;
+  const inspect = () => {
+    inspected ??= connection
       .call(`inspect container ${containerName}`, { hostId: containerId }, (docker, abortSignal) =>
         docker.getContainer(containerId).inspect(abortSignal ? { abortSignal } : {}),
       )
       .catch((error: unknown) => {
+        inspected = undefined;
         throw asHostError(error, containerId);
       });
-    const image = await connection.call(`inspect image ${inspect.Image}`, {}, (docker, abortSignal) =>
-      docker.getImage(inspect.Image).inspect(abortSignal ? ({ abortSignal } as object) : {}),
-    );
-    const arch = agentArchOf(image.Architecture ?? '');
-    if (image.Os !== 'linux' || !arch) {
-      throw new CapabilityUnsupportedError(
-        'docker',
-        'host agent',
-        `No agent build for ${image.Os}/${image.Architecture}; Berth ships linux/amd64 and linux/arm64.`,
+    return inspected;
+  };
+  return {
+    description: `container ${containerName}`,
+    backendId: 'docker',
+    async platform() {
+      const { Image } = await inspect();
+      const image = await connection.call(`inspect image ${Image}`, {}, (docker, abortSignal) =>
+        docker.getImage(Image).inspect(abortSignal ? ({ abortSignal } as object) : {}),
       );
-    }
-    const binary = agentBinary(arch);
-    // Created by this version with the shared agent volume mounted: nothing to install.
-    if (inspect.Mounts?.some((mount) => mount.Destination === binary.installDirectory)) return binary;
-    if (inspect.HostConfig?.ReadonlyRootfs) {
-      throw new CapabilityUnsupportedError(
-        'docker',
-        'host agent',
-        'The container has a read-only root filesystem and no agent volume, so the agent cannot be installed.',
-      );
-    }
-    // A size that differs is an upload cut short (by a timeout, or another process mid-way): redo it.
-    const installed = await containerPathStat(connection, containerId, binary.installPath, undefined);
-    if (installed?.size !== binary.size) {
+      return { os: image.Os ?? '', arch: image.Architecture ?? '' };
+    },
+    async preinstalled(binary) {
+      // Created by this version with the shared agent volume mounted: nothing to install.
+      const { Mounts } = await inspect();
+      return Mounts?.some((mount) => mount.Destination === binary.installDirectory) ?? false;
+    },
+    async fileSize(path) {
+      return (await containerPathStat(connection, containerId, path, undefined))?.size;
+    },
+    async putExecutable(binary) {
+      if ((await inspect()).HostConfig?.ReadonlyRootfs) {
+        throw new CapabilityUnsupportedError(
+          'docker',
+          'host agent',
+          'The container has a read-only root filesystem and no agent volume, so the agent cannot be installed.',
+        );
+      }
       const tarball = await binary.tarball();
       await connection
         .call(
@@ -231,9 +128,42 @@ export class DockerAgentLink {
         .catch((error: unknown) => {
           throw asHostError(error, containerId);
         });
-    }
-    return binary;
-  }
+    },
+    async start(argv) {
+      const { socket } = await startExecSession({
+        connection,
+        containerId,
+        spec: { argv: [...argv], attachStdin: true },
+        timeoutMs: openTimeoutMs,
+      });
+      return execTransport(socket);
+    },
+  };
+}
+
+/** The agent's stdio over a hijacked `docker exec` socket (stdout and stderr multiplexed). */
+function execTransport(socket: Duplex): AgentTransport {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let diagnostics = '';
+  stderr.on('data', (chunk: Buffer) => {
+    if (diagnostics.length < 4096) diagnostics += chunk.toString('utf8');
+  });
+  const drained = Promise.all([onceEnded(stdout), onceEnded(stderr)]).then(() => undefined);
+  demuxDockerStream(socket, stdout, stderr);
+  socket.on('error', () => undefined); // a dropped exec surfaces as the session closing
+  return {
+    readable: stdout,
+    writable: socket,
+    destroy: () => socket.destroy(),
+    keepProcessAlive: (alive) => {
+      const tcp = socket as Partial<Socket>;
+      if (alive) tcp.ref?.();
+      else tcp.unref?.();
+    },
+    diagnostics: () => diagnostics,
+    drained,
+  };
 }
 
 function onceEnded(stream: PassThrough): Promise<void> {

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { raceAbort } from '@berth/core';
 import { AGENT_FILE_NAME, type AgentBinary, agentArchOf, agentBinary } from '@berth/host-agent';
 import type Dockerode from 'dockerode';
 import { containerPathStat } from './container-path-exists.js';
-import { type DockerConnection, raceAbort } from './docker-connection.js';
+import type { DockerConnection } from './docker-connection.js';
 import type { LocalImage } from './ensure-docker-image.js';
 import { isDockerNotFound } from './map-docker-error.js';
 

@@ -5,6 +5,7 @@ import {
   BackendUnavailableError,
   BerthError,
   InternalError,
+  raceAbort,
   throwIfAborted,
 } from '@berth/core';
 import Dockerode from 'dockerode';
@@ -164,24 +165,4 @@ async function pingWith(docker: Dockerode, abortSignal: AbortSignal): Promise<vo
   // dockerode 5 accepts `{ abortSignal }` on ping; @types/dockerode 4 does not declare it yet.
   const ping = docker.ping as unknown as (options: { abortSignal: AbortSignal }) => Promise<unknown>;
   await ping.call(docker, { abortSignal });
-}
-
-/** Resolves/rejects with `promise`, or rejects with `AbortedError` as soon as `signal` fires. */
-export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
-  if (signal.aborted)
-    return Promise.reject(new AbortedError(`${what} was aborted.`, { cause: signal.reason }));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError(`${what} was aborted.`, { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

@@ -37,6 +37,7 @@ export {
   NotFoundError,
   PoolClosedError,
   PoolDrainingError,
+  raceAbort,
   SlotRuntimeLostError,
   SlotStateError,
   throwIfAborted,

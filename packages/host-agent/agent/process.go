@@ -17,7 +17,9 @@ func newRouter() http.Handler {
 	router := http.NewServeMux()
 	router.HandleFunc("GET /v1/hello", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("content-type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"agent": "berth-agent", "version": version, "pid": os.Getpid()})
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"agent": "berth-agent", "version": version, "pid": os.Getpid(), "sha256": executableDigest(),
+		})
 	})
 	router.HandleFunc("POST /v1/spawn", func(w http.ResponseWriter, r *http.Request) { spawn(w, r, false) })
 	router.HandleFunc("POST /v1/exec", func(w http.ResponseWriter, r *http.Request) { spawn(w, r, true) })

@@ -42,6 +42,8 @@ export interface AgentBinary {
   readonly installDirectory: string;
   /** `<installDirectory>/berth-agent`. */
   readonly installPath: string;
+  /** The executable's bytes, for hosts written file by file (SFTP, a sandbox filesystem API). */
+  bytes(): Buffer;
   /**
    * A gzip-compressed tar holding `<directory>/berth-agent` (and the directory entries above it),
    * to extract at `/`; engines' archive APIs accept gzip. `directory` is relative and defaults to
@@ -82,6 +84,7 @@ export function agentBinary(arch: AgentArch): AgentBinary {
     size: bytes.length,
     installDirectory,
     installPath: `${installDirectory}/${AGENT_FILE_NAME}`,
+    bytes: () => bytes,
     tarball: (directory = installDirectory.slice(1)) => {
       let tarball = tarballs.get(directory);
       if (!tarball) {

@@ -58,6 +58,11 @@ export interface ConnectAgentOptions extends WaitOptions {
    * started and exits. Unset: no heartbeats (an agent started without the flag needs none).
    */
   readonly heartbeatTimeoutMs?: number;
+  /**
+   * The sha256 the agent binary must have (`AgentBinary.sha256`): an agent reporting another digest
+   * is refused with `AgentIntegrityError` (an install corrupted in place). Unset: not checked.
+   */
+  readonly expectedSha256?: string;
 }
 
 /** The argv that starts `installPath` with a heartbeat watchdog (none when `heartbeatTimeoutMs` is 0 or unset). */
@@ -79,6 +84,14 @@ export class AgentStartError extends InternalError {
     super(message, options);
     this.name = 'AgentStartError';
     this.transient = options?.transient ?? false;
+  }
+}
+
+/** The running agent is not the build this client shipped: its file was altered in the host. */
+export class AgentIntegrityError extends AgentStartError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AgentIntegrityError';
   }
 }
 
@@ -144,7 +157,7 @@ export class HostAgentSession {
       hostDescription,
       options.backendId ?? 'host-agent',
     );
-    let hello: { agent?: unknown; version?: unknown };
+    let hello: { agent?: unknown; version?: unknown; sha256?: unknown };
     try {
       hello = await agent.#withDeadline(agent.#hello(), signal, timeoutMs, 'Starting the host agent');
     } catch (error) {
@@ -164,6 +177,13 @@ export class HostAgentSession {
       throw new AgentStartError(
         `The agent in ${hostDescription} speaks protocol ${String(hello.version)}, this client ${AGENT_PROTOCOL_VERSION}; ` +
           'align the versions of the @berth packages.',
+      );
+    }
+    if (options.expectedSha256 && hello.sha256 !== options.expectedSha256) {
+      agent.close();
+      throw new AgentIntegrityError(
+        `The agent binary in ${hostDescription} has sha256 ${String(hello.sha256) || 'unknown'}, not the ` +
+          `${options.expectedSha256} this client ships: the file was altered in the host.`,
       );
     }
     session.setLocalWindowSize(32 << 20);
@@ -344,7 +364,7 @@ export class HostAgentSession {
     this.#transport.destroy();
   }
 
-  async #hello(): Promise<{ agent?: unknown; version?: unknown }> {
+  async #hello(): Promise<{ agent?: unknown; version?: unknown; sha256?: unknown }> {
     const stream = this.#session.request({ ':method': 'GET', ':path': '/v1/hello' }, { endStream: true });
     this.#track(stream);
     stream.on('error', () => undefined);

@@ -7,7 +7,16 @@ export {
   agentBinary,
 } from './agent-binary.js';
 export {
+  type AgentHostAccess,
+  AgentLink,
+  type AgentLinkMode,
+  type AgentLinkOptions,
+  type AgentLinkState,
+  classifyAgentFailure,
+} from './agent-link.js';
+export {
   AGENT_PROTOCOL_VERSION,
+  AgentIntegrityError,
   AgentStartError,
   type AgentTransport,
   agentArgv,

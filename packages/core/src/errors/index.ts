@@ -17,3 +17,4 @@ export {
   SlotStateError,
   throwIfAborted,
 } from './errors.js';
+export { raceAbort } from './race-abort.js';
