@@ -8,6 +8,7 @@ import { afterAll, expect } from 'vitest';
 import {
   BUSYBOX_HOST,
   containersOf,
+  DEBIAN,
   docker,
   removeContainers,
   uniquePoolId,
@@ -36,6 +37,8 @@ for (const [shellTransport, description] of Object.entries(transports)) {
     timeoutMs: 90_000,
     // Through the agent every command has its own pipes; one exec per shell is the shell protocol.
     skip: shellTransport === 'exec' ? SHELL_PROTOCOL_LIMITS : undefined,
+    // Without the agent, switching to a slot's user needs util-linux `setpriv` (busybox's lacks --reuid).
+    userIsolationHost: shellTransport === 'exec' ? { ...BUSYBOX_HOST, image: DEBIAN } : undefined,
   });
 }
 

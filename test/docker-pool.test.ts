@@ -321,6 +321,37 @@ describe('host loss and engine failures', () => {
 });
 
 describe('containers as created by the pool', () => {
+  it("isolation 'user' where nothing can switch users (busybox, one exec per shell) fails closed, naming the fix", async () => {
+    const id = poolId('isolation-nosetpriv');
+    const target = await createPool({
+      backend: createDockerBackend({ shellTransport: 'exec' }),
+      poolId: id,
+      handleSignals: false,
+      persist: false,
+      host: BUSYBOX_HOST,
+      isolation: 'user',
+      acquireTimeoutMs: 30_000,
+    });
+    openPools.add(target);
+    const error = await target.acquire().catch((caught: unknown) => caught);
+    expect(BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED'), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/setpriv.*isolation 'directory'/);
+    await closeForce(target);
+    expect(await containersOf(id)).toEqual([]);
+  });
+
+  it("isolation 'user' is refused at createPool for a container that runs as another user", async () => {
+    const error = await createPool({
+      backend: createDockerBackend(),
+      poolId: poolId('isolation-nonroot'),
+      handleSignals: false,
+      host: { ...BUSYBOX_HOST, user: '1000' },
+      isolation: 'user',
+    }).catch((caught: unknown) => caught);
+    expect(BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED'), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/runs as `1000`/);
+  });
+
   it('are hardened and labelled (docker inspect)', async () => {
     const id = poolId('hardening');
     const target = await pool(id, {

@@ -9,6 +9,7 @@ import { runBackendConformance, SHELL_PROTOCOL_LIMITS } from '@berth/testkit';
 import { afterAll, describe } from 'vitest';
 import {
   BUSYBOX,
+  DEBIAN,
   dockerDriverHealthy,
   jobsOfPool,
   NOMAD_ADDRESS,
@@ -41,7 +42,14 @@ const common = {
 };
 
 describe.skipIf(!available || !docker)('nomad docker driver', () => {
-  runBackendConformance({ ...common, name: 'nomad (docker, busybox)', host: { image: BUSYBOX } });
+  runBackendConformance({
+    ...common,
+    name: 'nomad (docker, busybox)',
+    host: { image: BUSYBOX },
+    // Slots here run commands through the shell protocol: switching to a slot's user needs
+    // util-linux `setpriv` (busybox's lacks --reuid), so those tests use the Debian image.
+    userIsolationHost: { image: DEBIAN },
+  });
 });
 
 describe.skipIf(!available)('nomad raw_exec driver', () => {

@@ -4,6 +4,7 @@ import {
   type BackendCapabilitiesV1,
   type BackendV1,
   type CreateHostRequestV1,
+  containerUserIsolationGap,
   type HostDescriptorV1,
   type HostStateV1,
   InvalidOptionsError,
@@ -134,6 +135,13 @@ export function createDockerBackend(options: DockerBackendOptions = {}): DockerB
     },
 
     resolveHostSpec,
+
+    userIsolationUnsupported: (spec) =>
+      containerUserIsolationGap({
+        capDrop: spec.hardening?.capDrop ?? [],
+        capAdd: [...(spec.hardening?.capAdd ?? []), ...(spec.hostConfig.CapAdd ?? [])],
+        user: spec.user,
+      }),
 
     async createHost(request, waitOptions = {}) {
       const { signal } = waitOptions;

@@ -13,6 +13,7 @@ import {
   NotFoundError,
   type OneShotResultV1,
   type OneShotRunOptionsV1,
+  type SlotUserV1,
   throwIfAborted,
   type WaitOptions,
 } from '@berth/core';
@@ -127,7 +128,11 @@ export class DockerHost implements HostV1, AsyncDisposable {
     return channel;
   }
 
-  async writeFile(path: string, data: Uint8Array, options: WaitOptions & { mode: number }): Promise<void> {
+  async writeFile(
+    path: string,
+    data: Uint8Array,
+    options: WaitOptions & { mode: number; user?: SlotUserV1 },
+  ): Promise<void> {
     this.#assertOpen('writeFile');
     const done = await this.#viaAgent(options.signal, async (agent) => {
       await agent.writeFile(path, data, options);
@@ -136,7 +141,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
     if (!done) throw this.#noAgent('writeFile');
   }
 
-  async readFile(path: string, options: WaitOptions = {}): Promise<Uint8Array> {
+  async readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
     this.#assertOpen('readFile');
     const bytes = await this.#viaAgent(options.signal, (agent) => agent.readFile(path, options));
     if (!bytes) throw this.#noAgent('readFile');

@@ -9,6 +9,7 @@ import type {
 } from '@berth/core';
 import {
   BACKEND_SPECIFICATION_V1,
+  containerUserIsolationGap,
   InternalError,
   InvalidOptionsError,
   LABEL,
@@ -106,6 +107,15 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
     client,
 
     resolveHostSpec: resolveNomadHostSpec,
+
+    userIsolationUnsupported: (spec) =>
+      spec.driver !== 'docker' || !spec.docker
+        ? `the ${spec.driver} driver runs slots on the client machine as the Nomad client's user; use the docker driver`
+        : containerUserIsolationGap({
+            capDrop: spec.docker.capDrop,
+            capAdd: spec.docker.capAdd,
+            user: spec.user,
+          }),
 
     async createHost(request, waitOptions = {}) {
       const { signal } = waitOptions;

@@ -18,6 +18,7 @@ export {
   type LabelSelectorV1,
   type OneShotResultV1,
   type OneShotRunOptionsV1,
+  type SlotUserV1,
   type WaitOptions,
 } from './backend/v1/index.js';
 export {
@@ -51,6 +52,13 @@ export {
   sanitizeLabelValue,
 } from './host/labels.js';
 export { CURRENT_OWNER, isOwnerProvablyDead } from './host/owner-identity.js';
+export {
+  containerUserIsolationGap,
+  SLOT_UID_BASE,
+  type SlotIsolation,
+  slotUser,
+  USER_ISOLATION_CAPABILITIES,
+} from './host/slot-users.js';
 export { createLocalBackend, type LocalBackendOptions } from './local/create-local-backend.js';
 export type { LocalHostSpec, ResolvedLocalHostSpec } from './local/local-host-spec.js';
 export { parseWithPath } from './options/parse-with-path.js';

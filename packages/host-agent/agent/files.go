@@ -16,8 +16,9 @@ import (
 // requests start with [length u32 BE][JSON], as /v1/exec does.
 
 type fileRequest struct {
-	Path string `json:"path"`
-	Mode uint32 `json:"mode"`
+	Path string    `json:"path"`
+	Mode uint32    `json:"mode"`
+	User *slotUser `json:"user"`
 }
 
 // writeFile replaces the file at path with the rest of the body: written to a temporary name in
@@ -29,6 +30,12 @@ func writeFile(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "expected a JSON prefix with a path", http.StatusBadRequest)
 		return
 	}
+	if err := asFileUser(request.User, func() error { writeFileAs(w, r, request); return nil }); err != nil {
+		fileError(w, err)
+	}
+}
+
+func writeFileAs(w http.ResponseWriter, r *http.Request, request fileRequest) {
 	directory := filepath.Dir(request.Path)
 	if err := os.MkdirAll(directory, 0o755); err != nil {
 		fileError(w, err)
@@ -69,6 +76,12 @@ func readFile(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "expected a JSON prefix with a path", http.StatusBadRequest)
 		return
 	}
+	if err := asFileUser(request.User, func() error { readFileAs(w, request); return nil }); err != nil {
+		fileError(w, err)
+	}
+}
+
+func readFileAs(w http.ResponseWriter, request fileRequest) {
 	file, err := os.Open(request.Path)
 	if err != nil {
 		fileError(w, err)

@@ -89,6 +89,10 @@ func spawn(w http.ResponseWriter, r *http.Request, asCommand bool) {
 	// Its own session and process group: a kill aimed at a slot's group can never reach the agent,
 	// and the slot shell is already the group leader core's sweep expects.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if user := request.User; user != nil {
+		// The slot's own uid and gid and no supplementary groups (isolation: 'user').
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: user.UID, Gid: user.GID, Groups: []uint32{}}
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -188,6 +192,7 @@ type commandRequest struct {
 	Argv []string          `json:"argv"`
 	Cwd  string            `json:"cwd"`
 	Env  map[string]string `json:"env"`
+	User *slotUser         `json:"user"`
 }
 
 // maxCommandRequest bounds the JSON prefix of a /v1/exec body.

@@ -6,7 +6,7 @@ import { type BerthError, type CommandRequestV1, InternalError, NotFoundError } 
 
 /** The /v1/exec body prefix: `[length u32 BE][JSON request]`; the command's stdin follows. */
 export function encodeRequest(request: CommandRequestV1): Buffer {
-  return prefixed({ argv: request.argv, cwd: request.cwd, env: request.env });
+  return prefixed({ argv: request.argv, cwd: request.cwd, env: request.env, user: request.user });
 }
 
 /** `[length u32 BE][JSON]`, the start of every request body the agent parses. */
@@ -25,6 +25,8 @@ export function fileError(
   const said = response.body.toString('utf8').trim();
   if (response.status === 404) return new NotFoundError(`No file at ${path} in ${host}.`);
   if (response.status === 409) return new NotFoundError(`${path} in ${host} is not a regular file.`);
+  // A slot's own user (isolation: 'user') reaching outside its workspace: as `cat` would fail.
+  if (response.status === 403) return new NotFoundError(`No access to ${path} in ${host}: ${said}.`);
   return new InternalError(
     `The host agent in ${host} could not access ${path}: ${said} (HTTP ${response.status}).`,
   );

@@ -9,6 +9,7 @@ import {
   type CommandRequestV1,
   type HostChannelV1,
   InternalError,
+  type SlotUserV1,
   throwIfAborted,
   type WaitOptions,
 } from '@berth/core';
@@ -220,15 +221,18 @@ export class HostAgentSession {
     return { ...agentChannel(stream), pid };
   }
 
-  /** Replaces the file at `path` (absolute) with `data`, creating parent directories. */
+  /**
+   * Replaces the file at `path` (absolute) with `data`, creating parent directories; with `user`,
+   * with that user's file permissions (and as its owner).
+   */
   async writeFile(
     path: string,
     data: Uint8Array,
-    options: WaitOptions & { mode?: number } = {},
+    options: WaitOptions & { mode?: number; user?: SlotUserV1 } = {},
   ): Promise<void> {
     const response = await this.#call(
       '/v1/file/write',
-      { path, mode: options.mode ?? 0o644 },
+      { path, mode: options.mode ?? 0o644, user: options.user },
       data,
       options.signal,
     );
@@ -236,8 +240,13 @@ export class HostAgentSession {
   }
 
   /** The bytes of the regular file at `path` (absolute); `NotFoundError` when there is none. */
-  async readFile(path: string, options: WaitOptions = {}): Promise<Buffer> {
-    const response = await this.#call('/v1/file/read', { path }, undefined, options.signal);
+  async readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Buffer> {
+    const response = await this.#call(
+      '/v1/file/read',
+      { path, user: options.user },
+      undefined,
+      options.signal,
+    );
     if (response.status !== 200) throw fileError(response, path, this.#hostDescription);
     return response.body;
   }

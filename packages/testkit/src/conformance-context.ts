@@ -43,6 +43,18 @@ export class ConformanceContext<Spec> {
     };
   }
 
+  /** The host spec of the `isolation: 'user'` tests. */
+  get userIsolationHost(): unknown {
+    return this.options.userIsolationHost ?? this.options.host;
+  }
+
+  /** Why the backend refuses `isolation: 'user'` for that spec, or `undefined` when it supports it. */
+  userIsolationGap(): string | undefined {
+    const backend = this.options.createBackend();
+    if (!backend.userIsolationUnsupported) return 'the backend has no userIsolationUnsupported()';
+    return backend.userIsolationUnsupported(backend.resolveHostSpec(this.userIsolationHost, 'host'));
+  }
+
   get hasPersistence(): boolean {
     return this.probe.persistence;
   }

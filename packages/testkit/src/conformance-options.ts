@@ -17,6 +17,7 @@ export const CONFORMANCE_FEATURES = [
   'leaseCleanup',
   'commandPipes',
   'runtimeLoss',
+  'userIsolation',
   'files',
   'archive',
   'leases',
@@ -39,6 +40,12 @@ export interface ConformanceOptions<Spec> {
   createBackend: () => BackendV1<Spec>;
   /** The profile's host spec, as a user would pass it in `PoolOptions.host`. */
   host?: unknown;
+  /**
+   * The host spec for the `isolation: 'user'` tests, when `host` cannot run them (e.g. an image
+   * without util-linux `setpriv` on a backend whose slots run commands through the shell protocol).
+   * Default `host`.
+   */
+  userIsolationHost?: unknown;
   /** Slots per host. Default 2; must be ≥ 2 (isolation and process checks use a second slot). */
   slotsPerHost?: number;
   /** Unique per run. Default `conf-${name}-${random}` (sanitised). */

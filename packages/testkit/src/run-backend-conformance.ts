@@ -3,6 +3,7 @@ import { ConformanceContext } from './conformance-context.js';
 import type { ConformanceOptions } from './conformance-options.js';
 import { registerExecContract } from './exec-contract.js';
 import { registerFilesContract } from './files-contract.js';
+import { registerIsolationContract } from './isolation-contract.js';
 import { registerLeaseContract } from './lease-contract.js';
 import { registerLifecycleContract } from './lifecycle-contract.js';
 import { registerPoolContract } from './pool-contract.js';
@@ -43,6 +44,7 @@ export function runBackendConformance<Spec>(options: ConformanceOptions<Spec>): 
     registerFilesContract(context);
     registerLeaseContract(context);
     registerProcessContract(context);
+    registerIsolationContract(context);
     registerPoolContract(context);
   });
 }

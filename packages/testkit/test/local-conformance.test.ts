@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,8 @@ import { runBackendConformance, SHELL_PROTOCOL_LIMITS } from '@berth/testkit';
 import { afterAll } from 'vitest';
 
 const baseDirectory = mkdtempSync(path.join(os.tmpdir(), 'berth-conformance-local-'));
+// isolation 'user' (when this runs as root): each slot's user must be able to reach its workspace.
+chmodSync(baseDirectory, 0o711);
 
 runBackendConformance({
   name: 'local',

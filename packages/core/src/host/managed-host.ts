@@ -9,6 +9,14 @@ import { ShellSession } from '../shell/shell-session.js';
 import { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
 import { type ControlResult, ControlShells } from './control-shells.js';
+import { noSwitch, runAsSlotUser } from './run-as-slot-user.js';
+import {
+  CAN_SWITCH_USER_SCRIPT,
+  KILL_ALL_OF_USER,
+  ownWorkspaceScript,
+  type SlotIsolation,
+  slotUser,
+} from './slot-users.js';
 
 export interface ManagedHostOptions {
   shellStartTimeoutMs: number;
@@ -18,6 +26,8 @@ export interface ManagedHostOptions {
   onLost(host: ManagedHost, reason: string): void;
   /** Something the user should know that costs no slot (re-emitted as `host:error`). */
   onWarning(error: Error): void;
+  /** `user`: each slot its own uid and a 0700 workspace (`slot-users.ts`). Default `directory`. */
+  isolation?: SlotIsolation;
 }
 
 export type { ControlResult };
@@ -47,6 +57,8 @@ export class ManagedHost {
    * through each slot's shell (no runtime, or it said it cannot run here); `unknown` until tried.
    */
   commandRuntime: 'unknown' | 'direct' | 'shell' = 'unknown';
+  /** A root shell here can drop a child to a slot's user (`setpriv`); probed by `prepare`. */
+  canSwitchUser = false;
   private readonly control: ControlShells;
   private healthProbe: Promise<boolean> | undefined;
   private hasShell = true;
@@ -63,7 +75,8 @@ export class ManagedHost {
     this.leaseTag = createHash('sha256').update(backendHost.id).digest('hex').slice(0, 12);
     this.slots = Array.from({ length: slotCount }, (_, index) => {
       const workspace = path.join(backendHost.workspaceRoot, `slot_${index}`);
-      return new SlotRecord(this, index, workspace, options.onSlotState);
+      const user = options.isolation === 'user' ? slotUser(index) : undefined;
+      return new SlotRecord(this, index, workspace, options.onSlotState, user);
     });
     this.control = new ControlShells({
       hostId: backendHost.id,
@@ -114,12 +127,16 @@ export class ManagedHost {
           `Could not create slot workspaces on host ${this.id}: ${result.stderr.trim()}`,
         );
       }
+      if (this.options.isolation === 'user') await this.prepareSlotUsers(signal);
     } catch (error) {
-      if (!BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED') || !this.backendHost.run) throw error;
+      const run = this.backendHost.run;
+      // Without a shell nothing could switch users or sweep them: no silent loss of isolation.
+      if (!BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED') || !run || this.options.isolation === 'user')
+        throw error;
       // No shell in this host: one-shot exec mode. Lay out the workspaces with a one-shot mkdir.
       this.hasShell = false;
-      const made = await this.backendHost
-        .run(['mkdir', '-p', ...directories], { signal })
+      const made = await run
+        .call(this.backendHost, ['mkdir', '-p', ...directories], { signal })
         .catch(() => undefined);
       if (made?.exitCode !== 0 && this.backendHost.putArchive) {
         // Not even `mkdir` on PATH (e.g. only a static busybox): create them through the archive API.
@@ -135,6 +152,36 @@ export class ManagedHost {
           .putArchive('/', pack as unknown as Readable, { signal })
           .catch(() => undefined);
       }
+    }
+  }
+
+  /**
+   * `isolation: 'user'`: every workspace owned by its slot's user, mode 0700, and proof that a
+   * slot's user can work in it (a parent directory closed to other users fails here, not later).
+   */
+  private async prepareSlotUsers(signal?: AbortSignal): Promise<void> {
+    const root = shellQuote(this.backendHost.workspaceRoot);
+    const owned = this.slots.map((slot) => ownWorkspaceScript(slot.workspace, slot.user!));
+    const result = await this.runControl(`chmod 0711 ${root} && ${owned.join(' && ')}`, signal);
+    if (result.exitCode !== 0) {
+      throw new InternalError(
+        `Could not give the slot workspaces of host ${this.id} to their users: ${result.stderr.trim()}`,
+      );
+    }
+    this.canSwitchUser = (await this.runControl(CAN_SWITCH_USER_SCRIPT, signal)).exitCode === 0;
+    if (!this.backendHost.openCommand && !this.canSwitchUser) throw noSwitch(this.id);
+    const [first] = this.slots;
+    const probe = await runAsSlotUser(
+      this,
+      first!.user!,
+      `cd ${shellQuote(first!.workspace)} && : > .berth-probe && rm .berth-probe`,
+      signal,
+    );
+    if (probe.exitCode !== 0) {
+      throw new InternalError(
+        `The user of slot_0 on host ${this.id} cannot work in its workspace ${first!.workspace}: ` +
+          `${probe.stderr.trim() || `exit ${probe.exitCode}`}. Every directory above the workspaces must be searchable by other users (o+x).`,
+      );
     }
   }
 
@@ -176,7 +223,18 @@ export class ManagedHost {
   /** Kills every process a slot's leases started: its commands' sessions, and escapees by marker. */
   async sweepSlot(slot: SlotRecord): Promise<void> {
     if (!this.hasShell) return;
+    await this.killSlotUser(slot);
     await this.runControl(this.sweepScript(slot));
+  }
+
+  /** `isolation: 'user'`: every process the slot's uid owns, found without reading environments. */
+  private async killSlotUser(slot: SlotRecord, signal?: AbortSignal): Promise<void> {
+    if (!slot.user) return;
+    const bound = signal ?? AbortSignal.timeout(this.options.controlTimeoutMs);
+    const result = await runAsSlotUser(this, slot.user, KILL_ALL_OF_USER, bound);
+    if (result.exitCode !== 0) {
+      throw new InternalError(`Could not stop the processes of ${slot.id}: ${result.stderr.trim()}`);
+    }
   }
 
   private sweepScript(slot: SlotRecord): string {
@@ -191,8 +249,10 @@ export class ManagedHost {
    */
   async cleanSlot(slot: SlotRecord, reset: boolean): Promise<void> {
     if (!this.hasShell) return;
+    await this.killSlotUser(slot);
     const steps = [this.sweepScript(slot)];
     if (reset) steps.push(emptyDirectoryScript(slot.workspace, this.stateDirectory, this.trashNameFor(slot)));
+    if (reset && slot.user) steps.push(ownWorkspaceScript(slot.workspace, slot.user));
     const result = await this.runControl(steps.join('\n'));
     slot.pendingSweep = false;
     if (result.exitCode !== 0) {
@@ -216,6 +276,7 @@ export class ManagedHost {
   /** Kills every process any lease of this host started, in this process or an earlier one. */
   async sweepAllLeases(signal?: AbortSignal): Promise<void> {
     if (!this.hasShell) return;
+    for (const slot of this.slots) await this.killSlotUser(slot, signal);
     await this.runControl(`__berth_lease_kill ${this.leaseTag}.`, signal);
   }
 

@@ -58,6 +58,11 @@ export function createLocalBackend(options: LocalBackendOptions = {}): BackendV1
 
     resolveHostSpec: resolveLocalHostSpec,
 
+    userIsolationUnsupported: () =>
+      process.getuid?.() === 0
+        ? undefined
+        : `this process runs as uid ${process.getuid?.() ?? '?'}, and only root can run each slot as its own user`,
+
     async createHost(request: CreateHostRequestV1<ResolvedLocalHostSpec>, wait: WaitOptions = {}) {
       throwIfAborted(wait.signal);
       const id = `local-${randomBytes(6).toString('hex')}`;

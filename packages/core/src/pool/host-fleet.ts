@@ -163,6 +163,7 @@ export class HostFleet {
         onSlotState: (slot, from, to) => this.callbacks.slotState(slot, from, to),
         onLost: (host, reason) => this.onLost(host, reason),
         onWarning: (error) => this.events.emit('host:error', { profile, error }),
+        isolation: this.profile(profile).options.isolation,
       },
       adopted,
     );

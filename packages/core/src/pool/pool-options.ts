@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { assertBackendV1 } from '../backend/v1/assert-backend.js';
 import type { BackendV1 } from '../backend/v1/types.js';
-import { InvalidOptionsError } from '../errors/index.js';
+import { CapabilityUnsupportedError, InvalidOptionsError } from '../errors/index.js';
 import { parseWithPath } from '../options/parse-with-path.js';
 
 const ms = (name: string) =>
@@ -15,6 +15,13 @@ const profileSchema = z
     slotsPerHost: count.positive({ error: 'must be ≥ 1; a host needs at least one slot' }).default(1),
     /** Hosts idle longer than this are removed, down to `minHosts`. */
     idleTimeoutMs: ms('idleTimeoutMs').optional(),
+    /**
+     * `directory` (default): a host's slots share its user; the host is the boundary. `user`: each
+     * slot its own uid and a 0700 workspace; commands and file operations run as that uid.
+     */
+    isolation: z
+      .enum(['directory', 'user'], { error: "expected 'directory' or 'user'" })
+      .default('directory'),
     /** The backend's host spec (image, cpu, memory…), validated by the backend. */
     host: z.unknown().optional(),
   })
@@ -67,6 +74,8 @@ export interface PoolOptions<Spec = unknown> extends PoolScalars {
   maxHosts?: number;
   slotsPerHost?: number;
   host?: unknown;
+  /** Shorthand for the `default` profile's `isolation`. */
+  isolation?: 'directory' | 'user';
 }
 
 export interface ResolvedPoolOptions<Spec = unknown>
@@ -81,16 +90,16 @@ export interface ResolvedPoolOptions<Spec = unknown>
 export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPoolOptions<Spec> {
   if (typeof input !== 'object' || input === null)
     throw new InvalidOptionsError('options', 'expected an options object.');
-  const { backend, minHosts, maxHosts, slotsPerHost, host, ...rest } = input;
+  const { backend, minHosts, maxHosts, slotsPerHost, host, isolation, ...rest } = input;
   assertBackendV1(backend);
-  const shorthand = [minHosts, maxHosts, slotsPerHost, host].some((value) => value !== undefined);
+  const shorthand = [minHosts, maxHosts, slotsPerHost, host, isolation].some((value) => value !== undefined);
   if (shorthand && rest.profiles) {
     throw new InvalidOptionsError(
       'profiles',
-      'give either `profiles` or the top-level `minHosts`/`maxHosts`/`slotsPerHost`/`host` shorthand, not both.',
+      'give either `profiles` or the top-level `minHosts`/`maxHosts`/`slotsPerHost`/`host`/`isolation` shorthand, not both.',
     );
   }
-  const profilesInput = rest.profiles ?? { default: { minHosts, maxHosts, slotsPerHost, host } };
+  const profilesInput = rest.profiles ?? { default: { minHosts, maxHosts, slotsPerHost, host, isolation } };
   const parsed = parseWithPath(poolSchema, { ...rest, profiles: profilesInput }, '');
   const profiles = new Map<string, ResolvedProfileOptions & { spec: Spec }>();
   for (const [name, profile] of Object.entries(parsed.profiles ?? {})) {
@@ -102,6 +111,7 @@ export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPool
       );
     }
     const spec = (backend as BackendV1<Spec>).resolveHostSpec(profile.host, `${path}.host`);
+    if (profile.isolation === 'user') assertUserIsolation(backend as BackendV1<Spec>, spec, path);
     profiles.set(name, { ...profile, name, spec });
   }
   const defaultProfile =
@@ -119,4 +129,17 @@ export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPool
     defaultProfile,
     reapGraceMs: parsed.reapGraceMs ?? parsed.leaseTtlMs,
   };
+}
+
+/** Fails closed at `createPool`: a profile asking for per-slot users gets them or an error. */
+function assertUserIsolation<Spec>(backend: BackendV1<Spec>, spec: Spec, path: string): void {
+  const reason = backend.userIsolationUnsupported
+    ? backend.userIsolationUnsupported(spec)
+    : 'it cannot run slots as separate users';
+  if (reason === undefined) return;
+  throw new CapabilityUnsupportedError(
+    backend.backendId,
+    "isolation: 'user'",
+    `${path}.isolation: ${reason}. Use isolation 'directory' (slots share the host's user), or a backend that supports it.`,
+  );
 }

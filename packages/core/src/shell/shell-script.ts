@@ -142,6 +142,8 @@ export interface CommandScriptInput {
   command: string | readonly string[];
   /** `BERTH_LEASE` value every process of this command inherits, so a release can find them all. */
   leaseMarker: string;
+  /** Core-built prefix that runs the command as the slot's user (`asUserPrefix`), if any. */
+  asUser?: string;
 }
 
 /** Lease markers are built by core from hex and digits only; anything else is a bug. */
@@ -175,7 +177,7 @@ export function commandScript(input: CommandScriptInput): string {
   const stdin = input.stdinPath === undefined ? '/dev/null' : shellQuote(input.stdinPath);
   const lines: string[] = [];
   lines.push(
-    `BERTH_LEASE=${input.leaseMarker} $__berth_ss sh -c ${shellQuote(inner.join('\n'))} sh < ${stdin} &`,
+    `BERTH_LEASE=${input.leaseMarker} $__berth_ss ${input.asUser ? `${input.asUser} ` : ''}sh -c ${shellQuote(inner.join('\n'))} sh < ${stdin} &`,
   );
   lines.push('__berth_p=$!');
   lines.push(`printf '\\036BRT%s:${seq}:P%s\\036\\n' "$__berth_n" "$__berth_p"`);

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path/posix';
 import type { CommandChannelV1 } from '../backend/v1/types.js';
 import { BerthError, CapabilityUnsupportedError, InvalidOptionsError } from '../errors/index.js';
+import { noSwitch } from '../host/run-as-slot-user.js';
+import { asUserPrefix } from '../host/slot-users.js';
 import { assertEnvName, commandScript, inlineScript, writeBase64Script } from '../shell/shell-script.js';
 import { ShellClosedError, type ShellSession } from '../shell/shell-session.js';
 import type { SlotRecord } from './slot-record.js';
@@ -44,7 +46,8 @@ export async function startCommand(
   const host = slot.host;
   const backendHost = host.backendHost;
   if (backendHost.openCommand && host.commandRuntime !== 'shell') {
-    const env: Record<string, string> = {};
+    // A slot with its own user gets its workspace as HOME (root's is closed to it).
+    const env: Record<string, string> = slot.user ? { HOME: slot.workspace } : {};
     for (const [name, value] of Object.entries(input.env ?? {})) {
       assertEnvName(name);
       if (value.includes('\0'))
@@ -57,7 +60,8 @@ export async function startCommand(
     env.BERTH_LEASE = slot.leaseMarker;
     const argv = typeof input.command === 'string' ? ['sh', '-c', input.command] : input.command;
     try {
-      const channel = await backendHost.openCommand({ argv, cwd: input.cwd, env }, { signal: input.signal });
+      const request = { argv, cwd: input.cwd, env, ...(slot.user ? { user: slot.user } : {}) };
+      const channel = await backendHost.openCommand(request, { signal: input.signal });
       host.commandRuntime = 'direct';
       return attachChannel(channel, input.stdin, handlers);
     } catch (error) {
@@ -124,6 +128,7 @@ async function startInShell(
   input: CommandInput,
   handlers: CommandHandlers,
 ): Promise<StartedCommand> {
+  if (slot.user && !slot.host.canSwitchUser) throw noSwitch(slot.host.id);
   const session = await slot.sessionFor(input.signal);
   const stdinPath = input.stdin ? await stageStdin(slot, session, input.stdin) : undefined;
   const exit = session.run(
@@ -132,10 +137,11 @@ async function startInShell(
         nonce,
         seq,
         cwd: input.cwd,
-        env: input.env,
+        env: slot.user ? { HOME: slot.workspace, ...input.env } : input.env,
         stdinPath,
         command: input.command,
         leaseMarker: slot.leaseMarker,
+        ...(slot.user ? { asUser: asUserPrefix(slot.user) } : {}),
       }),
     handlers,
   );

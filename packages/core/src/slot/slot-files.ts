@@ -12,8 +12,10 @@ import { runCommand } from './run-command.js';
 import type { SlotRecord } from './slot-record.js';
 
 /**
- * File transfer for a slot: through the backend's archive API where it has one (tar in and out,
- * no shell involved), otherwise through the slot's shell with base64 and `tar`.
+ * File transfer for a slot: through the in-host runtime where there is one, the backend's archive
+ * API where it has one (tar in and out, no shell involved), otherwise through the slot's shell with
+ * base64 and `tar`. A slot with its own user (`isolation: 'user'`) never uses the archive API: the
+ * engine extracts and reads as root, so a symlink the slot planted would reach a sibling's files.
  */
 export class SlotFiles {
   constructor(
@@ -25,15 +27,27 @@ export class SlotFiles {
     return this.slot.host.backendHost;
   }
 
+  /** The archive API, unless the slot runs as its own user (see above). */
+  private get archive() {
+    const host = this.host;
+    return this.slot.user ? undefined : host;
+  }
+
   async writeFile(target: string, data: Uint8Array, mode: number, signal?: AbortSignal): Promise<void> {
-    if (await this.viaRuntime(() => this.host.writeFile?.(target, data, { mode, signal }))) return;
+    const user = this.slot.user;
+    if (
+      await this.viaRuntime(() =>
+        this.host.writeFile?.(target, data, { mode, signal, ...(user ? { user } : {}) }),
+      )
+    )
+      return;
     const directory = posixPath.dirname(target);
     await this.shell(['mkdir', '-p', directory], signal);
-    if (this.host.putArchive) {
+    if (this.archive?.putArchive) {
       const pack = tarStream.pack();
       pack.entry({ name: posixPath.basename(target), mode, size: data.byteLength }, Buffer.from(data));
       pack.finalize();
-      await this.host.putArchive(directory, pack as unknown as Readable, { signal });
+      await this.archive.putArchive(directory, pack as unknown as Readable, { signal });
       return;
     }
     const result = await this.shellWithStdin(
@@ -47,11 +61,12 @@ export class SlotFiles {
   async readFile(target: string, signal?: AbortSignal): Promise<Uint8Array> {
     let bytes: Uint8Array | undefined;
     const read = async () => {
-      bytes = await this.host.readFile?.(target, { signal });
+      const user = this.slot.user;
+      bytes = await this.host.readFile?.(target, { signal, ...(user ? { user } : {}) });
     };
     if (await this.viaRuntime(read)) return bytes as Uint8Array;
-    if (this.host.getArchive) {
-      const archive = await this.host.getArchive(target, { signal }).catch((error: unknown) => {
+    if (this.archive?.getArchive) {
+      const archive = await this.archive.getArchive(target, { signal }).catch((error: unknown) => {
         throw new NotFoundError(`No file at ${target} in slot ${this.slot.id}.`, { cause: error });
       });
       return readSingleFile(archive, target);
@@ -70,8 +85,8 @@ export class SlotFiles {
     const source = tar.c({ cwd: path.dirname(path.resolve(localPath)), portable: true }, [
       path.basename(localPath),
     ]);
-    if (this.host.putArchive) {
-      await this.host.putArchive(remoteDirectory, Readable.from(source), { signal });
+    if (this.archive?.putArchive) {
+      await this.archive.putArchive(remoteDirectory, Readable.from(source), { signal });
       return;
     }
     const chunks: Buffer[] = [];
@@ -88,8 +103,8 @@ export class SlotFiles {
   async download(remotePath: string, localDirectory: string, signal?: AbortSignal): Promise<void> {
     await mkdir(localDirectory, { recursive: true });
     let archive: Readable;
-    if (this.host.getArchive) {
-      archive = await this.host.getArchive(remotePath, { signal }).catch((error: unknown) => {
+    if (this.archive?.getArchive) {
+      archive = await this.archive.getArchive(remotePath, { signal }).catch((error: unknown) => {
         throw new NotFoundError(`Nothing at ${remotePath} in slot ${this.slot.id}.`, { cause: error });
       });
     } else {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { ChannelCloseInfoV1 } from '../backend/v1/types.js';
+import type { ChannelCloseInfoV1, SlotUserV1 } from '../backend/v1/types.js';
 import type { ManagedHost } from '../host/managed-host.js';
 import type { ShellSession } from '../shell/shell-session.js';
 import { assertTransition, type SlotState } from './slot-states.js';
@@ -28,6 +28,8 @@ export class SlotRecord {
     readonly index: number,
     readonly workspace: string,
     private readonly onState: (slot: SlotRecord, from: SlotState, to: SlotState) => void,
+    /** `isolation: 'user'`: the uid/gid every command and file operation of this slot runs as. */
+    readonly user?: SlotUserV1,
   ) {}
 
   get id(): string {

@@ -18,5 +18,6 @@ export {
   type LabelSelectorV1,
   type OneShotResultV1,
   type OneShotRunOptionsV1,
+  type SlotUserV1,
   type WaitOptions,
 } from './types.js';

@@ -95,6 +95,15 @@ export interface ChannelCloseInfoV1 {
   readonly transportDropped?: boolean;
 }
 
+/**
+ * The identity a slot's commands and file operations run as under `isolation: 'user'`: its own uid
+ * and gid, no supplementary groups. Absent: as the host's own user.
+ */
+export interface SlotUserV1 {
+  readonly uid: number;
+  readonly gid: number;
+}
+
 /** One command for `HostV1.openCommand`. */
 export interface CommandRequestV1 {
   /** What to execute; core passes `['sh', '-c', command]` for shell strings. */
@@ -103,6 +112,8 @@ export interface CommandRequestV1 {
   readonly cwd?: string;
   /** Added to the host's environment. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Run as this uid/gid with no supplementary groups (`isolation: 'user'`). */
+  readonly user?: SlotUserV1;
 }
 
 /**
@@ -162,9 +173,16 @@ export interface HostV1 {
    * directories; a symlink at `path` is replaced, not followed. `CapabilityUnsupportedError` when
    * the host has no runtime to do it (core then uses the archive API or the shell).
    */
-  writeFile?(path: string, data: Uint8Array, options: WaitOptions & { mode: number }): Promise<void>;
-  /** The bytes of the regular file at `path` through the in-host runtime; `NotFoundError` when none. */
-  readFile?(path: string, options?: WaitOptions): Promise<Uint8Array>;
+  writeFile?(
+    path: string,
+    data: Uint8Array,
+    options: WaitOptions & { mode: number; user?: SlotUserV1 },
+  ): Promise<void>;
+  /**
+   * The bytes of the regular file at `path` through the in-host runtime; `NotFoundError` when none.
+   * With `user`, both run with that user's file permissions (a sibling's files stay out of reach).
+   */
+  readFile?(path: string, options?: WaitOptions & { user?: SlotUserV1 }): Promise<Uint8Array>;
   /** One-shot exec of an argv without a shell. Present when `capabilities.oneShotExec`. */
   run?(argv: readonly string[], options?: OneShotRunOptionsV1): Promise<OneShotResultV1>;
   /** Extracts a tar stream into `directory` (which exists). Present when `capabilities.archive`. */
@@ -201,6 +219,13 @@ export interface BackendV1<Spec = unknown> {
   attachHost?(descriptor: HostDescriptorV1, options?: WaitOptions): Promise<HostV1>;
   /** Removes a listed host without attaching. Present when `capabilities.persistence`. Idempotent. */
   removeHost?(descriptor: HostDescriptorV1, options?: WaitOptions): Promise<void>;
+  /**
+   * Whether hosts of `spec` can run each slot as its own user (`isolation: 'user'`): `undefined`
+   * when they can, else the reason (shown in a `CapabilityUnsupportedError` at `createPool`).
+   * Absent: they cannot. Hosts must let root switch users and own files (CAP_SETUID, CAP_SETGID,
+   * CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL).
+   */
+  userIsolationUnsupported?(spec: Spec): string | undefined;
   /** Releases the backend's client resources (sockets, agents). Idempotent. */
   dispose?(): Promise<void>;
 }
