@@ -13,6 +13,8 @@ import {
   NotFoundError,
   type OneShotResultV1,
   type OneShotRunOptionsV1,
+  type SlotCleanRequestV1,
+  type SlotCleanResultV1,
   type SlotUserV1,
   throwIfAborted,
   type WaitOptions,
@@ -146,6 +148,13 @@ export class DockerHost implements HostV1, AsyncDisposable {
     const bytes = await this.#viaAgent(options.signal, (agent) => agent.readFile(path, options));
     if (!bytes) throw this.#noAgent('readFile');
     return bytes;
+  }
+
+  async cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
+    this.#assertOpen('cleanSlot');
+    const result = await this.#viaAgent(options.signal, (agent) => agent.cleanSlot(request, options));
+    if (!result) throw this.#noAgent('cleanSlot');
+    return result;
   }
 
   #noAgent(operation: string): CapabilityUnsupportedError {

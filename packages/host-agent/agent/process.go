@@ -25,6 +25,7 @@ func newRouter() http.Handler {
 	router.HandleFunc("POST /v1/exec", func(w http.ResponseWriter, r *http.Request) { spawn(w, r, true) })
 	router.HandleFunc("POST /v1/file/write", writeFile)
 	router.HandleFunc("POST /v1/file/read", readFile)
+	router.HandleFunc("POST /v1/clean", clean)
 	router.HandleFunc("POST /v1/heartbeat", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	})

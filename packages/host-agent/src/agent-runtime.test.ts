@@ -3,15 +3,14 @@
  * subreaper of what it starts (orphans reparent to it, it reaps them), it kills every descendant
  * when its client goes, and its heartbeat watchdog does the same for a client that stopped talking.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { HostChannelV1 } from '@berth/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { agentArchOf, agentBinary } from './agent-binary.js';
-import { type AgentTransport, agentArgv, HostAgentSession } from './host-agent-session.js';
+import { type AgentTransport, HostAgentSession } from './host-agent-session.js';
 import { runInShell } from './testing/run-in-shell.js';
+import { LOCAL_AGENT_ARCH as arch, startLocalAgent } from './testing/start-local-agent.js';
 
-const arch = agentArchOf(process.arch === 'x64' ? 'amd64' : process.arch);
 const children: ChildProcess[] = [];
 const strays: number[] = [];
 
@@ -27,25 +26,9 @@ afterEach(() => {
 });
 
 function start(heartbeatTimeoutMs?: number): { child: ChildProcess; transport: AgentTransport } {
-  const [file, ...args] = agentArgv(agentBinary(arch!).localPath, { heartbeatTimeoutMs });
-  const child = spawn(file!, args, { stdio: 'pipe' });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  return {
-    child,
-    transport: {
-      readable: child.stdout!,
-      writable: child.stdin!,
-      destroy: () => {
-        child.stdin!.destroy();
-        child.stdout!.destroy();
-      },
-      diagnostics: () => stderr,
-    },
-  };
+  const started = startLocalAgent(heartbeatTimeoutMs);
+  children.push(started.child);
+  return started;
 }
 
 /** `state ppid` of a process, or undefined once it is gone. */

@@ -9,6 +9,8 @@ import {
   type CommandRequestV1,
   type HostChannelV1,
   InternalError,
+  type SlotCleanRequestV1,
+  type SlotCleanResultV1,
   type SlotUserV1,
   throwIfAborted,
   type WaitOptions,
@@ -249,6 +251,18 @@ export class HostAgentSession {
     );
     if (response.status !== 200) throw fileError(response, path, this.#hostDescription);
     return response.body;
+  }
+
+  /** A slot's sweep and reset in one request (`HostV1.cleanSlot`). */
+  async cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
+    const response = await this.#call('/v1/clean', request, undefined, options.signal);
+    if (response.status !== 200) {
+      throw new InternalError(
+        `The host agent in ${this.#hostDescription} could not clean a slot: ${response.body.toString().trim()} (HTTP ${response.status}).`,
+      );
+    }
+    const { warnings } = JSON.parse(response.body.toString()) as { warnings?: string[] };
+    return { warnings: warnings ?? [] };
   }
 
   /** One request with a prefixed JSON body (and `data` after it); the whole response body. */

@@ -8,6 +8,7 @@ import { emptyDirectoryScript, shellQuote, TRASH_WARNING } from '../shell/shell-
 import { ShellSession } from '../shell/shell-session.js';
 import { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
+import { cleanThroughRuntime } from './clean-through-runtime.js';
 import { type ControlResult, ControlShells } from './control-shells.js';
 import { noSwitch, runAsSlotUser } from './run-as-slot-user.js';
 import {
@@ -223,8 +224,35 @@ export class ManagedHost {
   /** Kills every process a slot's leases started: its commands' sessions, and escapees by marker. */
   async sweepSlot(slot: SlotRecord): Promise<void> {
     if (!this.hasShell) return;
+    if (await this.cleanViaRuntime(slot, false)) return;
     await this.killSlotUser(slot);
     await this.runControl(this.sweepScript(slot));
+  }
+
+  /** `cleanSlot` in one runtime request (berth-agent), when the host has one; false otherwise. */
+  private async cleanViaRuntime(slot: SlotRecord, reset: boolean): Promise<boolean> {
+    const warnings = await cleanThroughRuntime(
+      this,
+      {
+        leasePrefix: slot.markerPrefix,
+        ...(slot.user ? { users: [slot.user.uid] } : {}),
+        ...(reset
+          ? {
+              reset: {
+                directory: slot.workspace,
+                trash: path.join(this.stateDirectory, 'trash'),
+                ...(slot.user ? { owner: slot.user } : {}),
+              },
+            }
+          : {}),
+      },
+      slot.shellPid > 1,
+      AbortSignal.timeout(this.options.controlTimeoutMs),
+    );
+    if (warnings === undefined) return false;
+    slot.pendingSweep = false;
+    for (const warning of warnings) this.warnUndeletable(warning);
+    return true;
   }
 
   /** `isolation: 'user'`: every process the slot's uid owns, found without reading environments. */
@@ -249,6 +277,7 @@ export class ManagedHost {
    */
   async cleanSlot(slot: SlotRecord, reset: boolean): Promise<void> {
     if (!this.hasShell) return;
+    if (await this.cleanViaRuntime(slot, reset)) return;
     await this.killSlotUser(slot);
     const steps = [this.sweepScript(slot)];
     if (reset) steps.push(emptyDirectoryScript(slot.workspace, this.stateDirectory, this.trashNameFor(slot)));
@@ -261,21 +290,29 @@ export class ManagedHost {
       );
     }
     for (const line of result.stderr.split('\n')) {
-      if (!line.startsWith(TRASH_WARNING)) continue;
-      // The slot is clean; an earlier lease left files its user cannot delete, filling the disk.
-      this.options.onWarning(
-        new InternalError(
-          `Host ${this.id}: ${line.slice('berth: '.length)}. Files a slot's user cannot delete (owned by ` +
-            `another user, immutable) stay in ${path.join(this.stateDirectory, 'trash')}; fix their ownership ` +
-            'or recreate the host.',
-        ),
-      );
+      if (line.startsWith(TRASH_WARNING)) this.warnUndeletable(line.slice(TRASH_WARNING.length).trim());
     }
+  }
+
+  /** The slot is clean; an earlier lease left files its user cannot delete, filling the disk. */
+  private warnUndeletable(reason: string): void {
+    this.options.onWarning(
+      new InternalError(
+        `Host ${this.id}: ${TRASH_WARNING.slice('berth: '.length)} ${reason}. Files a slot's user cannot delete (owned by ` +
+          `another user, immutable) stay in ${path.join(this.stateDirectory, 'trash')}; fix their ownership ` +
+          'or recreate the host.',
+      ),
+    );
   }
 
   /** Kills every process any lease of this host started, in this process or an earlier one. */
   async sweepAllLeases(signal?: AbortSignal): Promise<void> {
     if (!this.hasShell) return;
+    const users = this.slots.flatMap((slot) => (slot.user ? [slot.user.uid] : []));
+    const shellsOpen = this.slots.some((slot) => slot.shellPid > 1);
+    const bound = signal ?? AbortSignal.timeout(this.options.controlTimeoutMs);
+    const request = { leasePrefix: `${this.leaseTag}.`, ...(users.length > 0 ? { users } : {}) };
+    if ((await cleanThroughRuntime(this, request, shellsOpen, bound)) !== undefined) return;
     for (const slot of this.slots) await this.killSlotUser(slot, signal);
     await this.runControl(`__berth_lease_kill ${this.leaseTag}.`, signal);
   }

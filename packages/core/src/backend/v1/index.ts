@@ -18,6 +18,8 @@ export {
   type LabelSelectorV1,
   type OneShotResultV1,
   type OneShotRunOptionsV1,
+  type SlotCleanRequestV1,
+  type SlotCleanResultV1,
   type SlotUserV1,
   type WaitOptions,
 } from './types.js';

@@ -126,6 +126,24 @@ export interface CommandChannelV1 extends HostChannelV1 {
   readonly pid: number;
 }
 
+/** What `HostV1.cleanSlot` does: a slot's sweep, and its reset when `reset` is given. */
+export interface SlotCleanRequestV1 {
+  /** Kill every process whose environment holds `BERTH_LEASE=<leasePrefix>…`. */
+  readonly leasePrefix: string;
+  /** Also kill every process these uids own (`isolation: 'user'`). */
+  readonly users?: readonly number[];
+  /**
+   * Empty `directory` (dotfiles included, symlinks never followed): renamed into `trash` and
+   * recreated, the old tree deleted in the background; recreated 0700 and owned by `owner` if given.
+   */
+  readonly reset?: { readonly directory: string; readonly trash: string; readonly owner?: SlotUserV1 };
+}
+
+export interface SlotCleanResultV1 {
+  /** Why earlier background deletes failed (files the slot's user could not remove). */
+  readonly warnings: readonly string[];
+}
+
 export interface OneShotRunOptionsV1 extends WaitOptions {
   stdin?: Uint8Array;
   env?: Readonly<Record<string, string>>;
@@ -183,6 +201,12 @@ export interface HostV1 {
    * With `user`, both run with that user's file permissions (a sibling's files stay out of reach).
    */
   readFile?(path: string, options?: WaitOptions & { user?: SlotUserV1 }): Promise<Uint8Array>;
+  /**
+   * A slot's release through the in-host runtime, in one request and no process: kills its leases'
+   * processes and resets its workspace (see `SlotCleanRequestV1`). `CapabilityUnsupportedError`:
+   * core does it through a control shell.
+   */
+  cleanSlot?(request: SlotCleanRequestV1, options?: WaitOptions): Promise<SlotCleanResultV1>;
   /** One-shot exec of an argv without a shell. Present when `capabilities.oneShotExec`. */
   run?(argv: readonly string[], options?: OneShotRunOptionsV1): Promise<OneShotResultV1>;
   /** Extracts a tar stream into `directory` (which exists). Present when `capabilities.archive`. */
