@@ -51,14 +51,21 @@ export {
 } from './host/labels.js';
 export { CURRENT_OWNER, isOwnerProvablyDead } from './host/owner-identity.js';
 export { createLocalBackend, type LocalBackendOptions } from './local/create-local-backend.js';
-export type { LocalHostSpec, ResolvedLocalHostSpec } from './local/local-host-spec.js';
+export { LOCAL_BASE_ENV, type LocalHostSpec, type ResolvedLocalHostSpec } from './local/local-host-spec.js';
 export { parseWithPath } from './options/parse-with-path.js';
 export type { BatchItem, BatchOptions, BatchOutcome } from './pool/exec-batch.js';
 export type { PoolEvents } from './pool/pool-events.js';
 export {
+  type BackendEnvModule,
   type BackendFromEnv,
+  type BackendLookup,
+  type BackendSource,
   booleanFrom,
+  type EnvLookup,
+  LOCAL_ENV,
   numberFrom,
+  POOL_ENV,
+  type PoolFromEnvOptions,
   poolFromEnv,
   poolOptionsFromEnv,
 } from './pool/pool-from-env.js';
