@@ -54,7 +54,7 @@ export { createLocalBackend, type LocalBackendOptions } from './local/create-loc
 export { LOCAL_BASE_ENV, type LocalHostSpec, type ResolvedLocalHostSpec } from './local/local-host-spec.js';
 export { parseWithPath } from './options/parse-with-path.js';
 export type { BatchItem, BatchOptions, BatchOutcome } from './pool/exec-batch.js';
-export type { PoolEvents } from './pool/pool-events.js';
+export type { PoolEvents, PoolListeners } from './pool/pool-events.js';
 export {
   type BackendEnvModule,
   type BackendFromEnv,
@@ -69,6 +69,7 @@ export {
   poolFromEnv,
   poolOptionsFromEnv,
 } from './pool/pool-from-env.js';
+export type { PoolHost, PoolHostSlot } from './pool/pool-hosts.js';
 export type { PoolOptions, ProfileOptions, ResolvedPoolOptions } from './pool/pool-options.js';
 export { resolvePoolOptions } from './pool/pool-options.js';
 export type { PoolStats, ProfileStats } from './pool/pool-stats.js';

@@ -2,7 +2,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { text } from 'node:stream/consumers';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HostV1 } from '../backend/v1/types.js';
 import { BerthError } from '../errors/index.js';
@@ -31,11 +30,18 @@ async function hostWith(spec: unknown, options: LocalBackendOptions = {}): Promi
 /** `env` as the host's long-lived shell sees it, and as a one-shot command sees it. */
 async function environments(host: HostV1): Promise<Record<string, string>[]> {
   const channel = await host.openChannel();
-  const output = text(channel.stdout);
-  channel.stdin.end('env\n');
-  await channel.closed;
+  // Read up to a terminator: the host drops a shell's pipes as soon as the shell exits.
+  const output = await new Promise<string>((resolve) => {
+    let seen = '';
+    channel.stdout.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes('__END__\n')) resolve(seen.slice(0, seen.indexOf('__END__\n')));
+    });
+    channel.stdin.write('env; echo __END__\n');
+  });
+  channel.close();
   const oneShot = await host.run?.(['env']);
-  return [await output, Buffer.from(oneShot?.stdout ?? []).toString()].map((listing) =>
+  return [output, Buffer.from(oneShot?.stdout ?? []).toString()].map((listing) =>
     Object.fromEntries(
       listing
         .split('\n')
