@@ -83,7 +83,8 @@ describe('poolOptionsFromEnv: fails closed', () => {
     expect(error.message).toContain('BERTH_WHATEVER');
     expect(error.message).toContain("ignoreEnv: ['BERTH_MAX_HOTS', 'BERTH_WHATEVER']");
     const options = await poolOptionsFromEnv(
-      { BERTH_BACKEND: 'local', BERTH_WHATEVER: '1' },
+      // BERTH_LEASE: what a program running inside a slot inherits from Berth itself.
+      { BERTH_BACKEND: 'local', BERTH_WHATEVER: '1', BERTH_LEASE: 'abc.0.def' },
       { ignoreEnv: ['BERTH_WHATEVER'] },
     );
     expect(options.backend.backendId).toBe('local');

@@ -36,6 +36,12 @@ export const LOCAL_ENV = {
   forwardEnv: 'BERTH_LOCAL_FORWARD_ENV',
 } as const;
 
+/**
+ * Variables Berth sets *inside* hosts (lease and session markers): a program that uses Berth
+ * while itself running in a slot inherits them, so they are never reported as unknown.
+ */
+const SET_BY_BERTH = ['BERTH_LEASE', 'BERTH_SESSION'];
+
 export interface EnvLookup extends BackendLookup {
   /** `BERTH_*` variables meant for other tools (scripts, CI): not reported as unknown. */
   ignoreEnv?: readonly string[];
@@ -132,7 +138,7 @@ function checkVariables(
 ): void {
   const known = new Set<string>([...Object.values(POOL_ENV), ...(module?.envVariables ?? [])]);
   if (selected !== 'local') for (const variable of LOCAL_MODULE.envVariables ?? []) known.add(variable);
-  const ignored = new Set(lookup.ignoreEnv ?? []);
+  const ignored = new Set([...SET_BY_BERTH, ...(lookup.ignoreEnv ?? [])]);
   const backendNames = new Set([...KNOWN_BACKENDS, ...Object.keys(lookup.backends ?? {})]);
   const unknown: string[] = [];
   for (const [key, value] of Object.entries(env)) {
