@@ -60,12 +60,12 @@ export function assertBackendName(name: string): void {
 }
 
 /** The error for `BERTH_BACKEND` unset: which backends are there and how to pick one. */
-export function backendUnsetError(lookup: BackendLookup): InvalidOptionsError {
+export function backendUnsetError(lookup: BackendLookup, searchDefaults = true): InvalidOptionsError {
   const choices = KNOWN_BACKENDS.map((name) => {
     if (name === 'local') return 'local (built in: commands run on this machine, no isolation)';
     if (lookup.backends?.[name]) return `${name} (passed in \`backends\`)`;
     const specifier = `@berth/backend-${name}`;
-    return findPackage(specifier, lookup).found
+    return findPackage(specifier, lookup, searchDefaults).found
       ? `${name} (${specifier}, installed)`
       : `${name} (not installed: npm install ${specifier})`;
   });
@@ -78,13 +78,20 @@ export function backendUnsetError(lookup: BackendLookup): InvalidOptionsError {
   );
 }
 
-/** Loads the backend module `BERTH_BACKEND=<name>` names, from the caller's side. */
-export async function loadBackendModule(name: string, lookup: BackendLookup): Promise<BackendEnvModule> {
+/**
+ * Loads the backend module `BERTH_BACKEND=<name>` names, from the caller's side. `searchDefaults`
+ * false looks only at `lookup` (tests: the current directory and core see this repository's packages).
+ */
+export async function loadBackendModule(
+  name: string,
+  lookup: BackendLookup,
+  searchDefaults = true,
+): Promise<BackendEnvModule> {
   const given = lookup.backends?.[name];
   if (given !== undefined) return checkModule(typeof given === 'function' ? await given() : given, name);
   const tried: string[] = [];
   for (const specifier of packagesFor(name)) {
-    const found = findPackage(specifier, lookup);
+    const found = findPackage(specifier, lookup, searchDefaults);
     tried.push(...found.tried);
     if (found.url === undefined) continue;
     let module: unknown;
@@ -100,7 +107,7 @@ export async function loadBackendModule(name: string, lookup: BackendLookup): Pr
     return checkModule(module, specifier);
   }
   const known = [...new Set([...KNOWN_BACKENDS, ...Object.keys(lookup.backends ?? {})])];
-  const typo = closestName(name, known);
+  const typo = known.includes(name) ? undefined : closestName(name, known);
   if (typo !== undefined) {
     throw new InvalidOptionsError('BERTH_BACKEND', `'${name}' is not a backend; did you mean ${typo}?`);
   }
@@ -125,10 +132,10 @@ function checkModule(module: unknown, source: string): BackendEnvModule {
 }
 
 /** Where each package is looked up from: the caller's `from`, the current directory, core itself. */
-function parents(lookup: BackendLookup): string[] {
+function parents(lookup: BackendLookup, searchDefaults: boolean): string[] {
   const list: string[] = [];
   if (lookup.from !== undefined) list.push(parentUrl(lookup.from));
-  list.push(pathToFileURL(`${process.cwd()}${path.sep}`).href, import.meta.url);
+  if (searchDefaults) list.push(pathToFileURL(`${process.cwd()}${path.sep}`).href, import.meta.url);
   return [...new Set(list)];
 }
 
@@ -148,9 +155,10 @@ function parentUrl(from: string | URL): string {
 function findPackage(
   specifier: string,
   lookup: BackendLookup,
+  searchDefaults: boolean,
 ): { url?: string; found: boolean; tried: string[] } {
   const tried: string[] = [];
-  for (const parent of parents(lookup)) {
+  for (const parent of parents(lookup, searchDefaults)) {
     tried.push(`${specifier} from ${parent}`);
     if (parent === import.meta.url) {
       // From core itself, Node's own resolution is exact (it is what `import()` here would do).

@@ -7,6 +7,7 @@ import type { BackendV1 } from '../backend/v1/types.js';
 import { type BackendUnavailableError, BerthError, type InvalidOptionsError } from '../errors/index.js';
 import { createLocalBackend } from '../local/create-local-backend.js';
 import { closestName, editDistance } from './closest-name.js';
+import { backendUnsetError, loadBackendModule } from './load-env-backend.js';
 import {
   type BackendEnvModule,
   booleanFrom,
@@ -183,6 +184,26 @@ describe('poolOptionsFromEnv: backends from the caller', () => {
       expect((options.backend as BackendV1).backendId).toBe('thirdparty');
       expect(options.host).toEqual({ zone: 'z1' });
     }
+  });
+
+  it('a known backend not installed where the application is says how to install it or pass it', async () => {
+    const app = join(scratch, 'empty-app');
+    mkdirSync(app, { recursive: true });
+    // Only the application is searched: this repository's own packages are not visible from it.
+    const error = (await loadBackendModule('docker', { from: app }, false).catch(
+      (caught: unknown) => caught,
+    )) as BackendUnavailableError;
+    expect(BerthError.hasCode(error, 'BACKEND_UNAVAILABLE')).toBe(true);
+    expect(error.message).toContain('npm install @berth/backend-docker');
+    expect(error.message).toContain('from: import.meta.url');
+    expect(error.message).not.toContain('did you mean');
+    expect(error.tried).toEqual([
+      `@berth/backend-docker from ${pathToFileURL(app).href}/`,
+      `berth-backend-docker from ${pathToFileURL(app).href}/`,
+    ]);
+    expect(backendUnsetError({ from: app }, false).message).toContain(
+      'docker (not installed: npm install @berth/backend-docker)',
+    );
   });
 
   it('reads numbers, booleans and the pool id', async () => {

@@ -102,8 +102,8 @@ describe('resolvePoolOptions', () => {
   it('rejects profile names that sanitise to the same label, naming them (restarts used to replace one)', () => {
     const error = invalid({ profiles: { 'a/b': {}, a_b: {}, 'c d': {}, c_d: {}, e: {} } });
     expect(error.field).toBe('profiles');
-    expect(error.message).toContain("'a/b' and 'a_b' all become berth.profile=a_b");
-    expect(error.message).toContain("'c d' and 'c_d' all become berth.profile=c_d");
+    expect(error.message).toContain("'a/b' and 'a_b' share the label berth.profile=a_b");
+    expect(error.message).toContain("'c d' and 'c_d' share the label berth.profile=c_d");
     expect(error.message).not.toContain("'e'");
     // Long names that differ only past the 63-character limit keep distinct labels (a hash tail).
     expect(() =>

@@ -142,7 +142,8 @@ function assertDistinctLabels(names: readonly string[]): void {
   if (collisions.length === 0) return;
   const described = collisions
     .map(
-      ([label, same]) => `${same.map((name) => `'${name}'`).join(' and ')} all become berth.profile=${label}`,
+      ([label, same]) =>
+        `${same.map((name) => `'${name}'`).join(' and ')} share the label berth.profile=${label}`,
     )
     .join('; ');
   throw new InvalidOptionsError(
