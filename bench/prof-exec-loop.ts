@@ -12,7 +12,10 @@ async function once(argv: string[]) {
   ch.stdin.end();
   ch.stdout.resume();
   ch.stderr.resume();
-  const ends = Promise.all([new Promise((r) => ch.stdout.once('end', r)), new Promise((r) => ch.stderr.once('end', r))]);
+  const ends = Promise.all([
+    new Promise((r) => ch.stdout.once('end', r)),
+    new Promise((r) => ch.stderr.once('end', r)),
+  ]);
   await ch.closed;
   await ends;
 }

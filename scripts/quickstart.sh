@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 node_bin="$(scripts/setup-node.sh | tail -n 1)"
 export PATH="$node_bin:$PATH"
-npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+npm ci --no-audit --no-fund
 npm run quickstart

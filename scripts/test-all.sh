@@ -13,9 +13,10 @@ export PATH="$node_bin:$PATH"
 node --version
 
 step "npm ci"
-# This machine's npm writes lockfiles without other platforms' optional packages and then its own
-# `npm ci` refuses them; `npm install` still installs the versions the lockfile pins.
-npm ci --no-audit --no-fund || { echo "npm ci refused the lockfile; falling back to npm install" >&2; npm install --no-audit --no-fund; }
+# The lockfile carries every platform's optional packages (biome, turbo, esbuild…), so `npm ci`
+# installs it as committed on Linux and macOS alike; regenerate it with
+# `npm install --package-lock-only` (never from a tree that dropped other platforms' packages).
+npm ci --no-audit --no-fund
 
 step "dockerd"
 scripts/setup-docker.sh

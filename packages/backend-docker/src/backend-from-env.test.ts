@@ -1,6 +1,7 @@
-import { InvalidOptionsError } from '@berth/core';
+import { BerthError, InvalidOptionsError, poolOptionsFromEnv } from '@berth/core';
 import { describe, expect, it } from 'vitest';
 import { backendFromEnv } from './backend-from-env.js';
+import * as dockerBackendModule from './index.js';
 
 describe('backendFromEnv', () => {
   it('needs BERTH_DOCKER_IMAGE and says how to set it', () => {
@@ -69,5 +70,22 @@ describe('backendFromEnv', () => {
     // A well-formed one is accepted without I/O (the daemon is only contacted on first use).
     const { backend } = backendFromEnv({ BERTH_DOCKER_IMAGE: 'busybox:1', DOCKER_HOST: 'tcp://127.0.0.1:1' });
     expect(backend.address).toBeUndefined();
+  });
+
+  it("core's poolOptionsFromEnv takes this package as a `backends` entry, and knows its variables", async () => {
+    const lookup = { backends: { docker: dockerBackendModule } };
+    const options = await poolOptionsFromEnv(
+      { BERTH_BACKEND: 'docker', BERTH_DOCKER_IMAGE: 'busybox:1', BERTH_MAX_HOSTS: '2' },
+      lookup,
+    );
+    expect(options.backend.backendId).toBe('docker');
+    expect(options).toMatchObject({ host: { image: 'busybox:1' }, maxHosts: 2 });
+    const typo = await poolOptionsFromEnv(
+      { BERTH_BACKEND: 'docker', BERTH_DOCKER_IMAGE: 'busybox:1', BERTH_DOCKER_MEMORY_MB: '512' },
+      lookup,
+    ).catch((error: unknown) => error);
+    expect(BerthError.hasCode(typo, 'INVALID_OPTIONS')).toBe(true);
+    expect((typo as InvalidOptionsError).field).toBe('BERTH_DOCKER_MEMORY_MB');
+    expect((typo as Error).message).toContain('did you mean BERTH_DOCKER_MEMORY_MIB?');
   });
 });

@@ -13,6 +13,9 @@ export const DOCKER_ENV = {
   workspaceRoot: 'BERTH_DOCKER_WORKSPACE_ROOT',
 } as const;
 
+/** Every `BERTH_DOCKER_*` variable this package reads: core's `poolFromEnv` reports any other as a typo. */
+export const envVariables: readonly string[] = Object.values(DOCKER_ENV);
+
 /**
  * What core's `poolFromEnv()` calls for `BERTH_BACKEND=docker`: a backend that finds the daemon
  * through `DOCKER_HOST` / `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH` (or the usual sockets) in `env`,

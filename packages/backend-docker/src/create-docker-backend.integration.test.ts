@@ -44,8 +44,12 @@ describe('listHosts / attachHost / removeHost', () => {
     );
     await created.disconnect();
     await rawDocker.getContainer(created.id).stop({ t: 0 });
+    const stoppedAt = Date.now();
     const [descriptor] = await backend.listHosts({ 'berth.pool': `${context.runId}-stop` });
     expect(descriptor?.state).toBe('stopped');
+    // The reaper ages an exited host from its exit: the descriptor says when that was.
+    expect(descriptor?.exitedAtMs).toBeGreaterThanOrEqual(descriptor?.createdAtMs ?? Number.NaN);
+    expect(Math.abs((descriptor?.exitedAtMs ?? 0) - stoppedAt)).toBeLessThan(60_000);
     const attached = await backend.attachHost(descriptor!);
     try {
       expect(attached.workspaceRoot).toBe('/data/ws');

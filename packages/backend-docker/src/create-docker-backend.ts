@@ -126,6 +126,15 @@ export function createDockerBackend(options: DockerBackendOptions = {}): DockerB
       installedAgent,
     });
 
+  /** When a stopped container exited (epoch ms); undefined when it never ran or cannot be inspected. */
+  const finishedAtMs = async (id: string): Promise<number | undefined> => {
+    const info = await connection
+      .call(`inspect container ${id.slice(0, 12)}`, {}, (docker) => docker.getContainer(id).inspect())
+      .catch(() => undefined);
+    const finished = Date.parse(info?.State.FinishedAt ?? '');
+    return Number.isFinite(finished) && finished > 0 ? finished : undefined;
+  };
+
   return {
     specificationVersion: BACKEND_SPECIFICATION_V1,
     backendId: 'docker',
@@ -170,12 +179,20 @@ export function createDockerBackend(options: DockerBackendOptions = {}): DockerB
         (docker, abortSignal) =>
           docker.listContainers({ all: true, filters: { label }, ...(abortSignal ? { abortSignal } : {}) }),
       );
-      return containers.map((container) => ({
-        id: container.Id,
-        labels: { ...container.Labels },
-        state: hostState(container.State),
-        createdAtMs: container.Created * 1_000,
-      }));
+      return Promise.all(
+        containers.map(async (container) => {
+          const state = hostState(container.State);
+          // The reaper ages an exited host from its exit; the list only says when it was created.
+          const exitedAtMs = state === 'stopped' ? await finishedAtMs(container.Id) : undefined;
+          return {
+            id: container.Id,
+            labels: { ...container.Labels },
+            state,
+            createdAtMs: container.Created * 1_000,
+            ...(exitedAtMs === undefined ? {} : { exitedAtMs }),
+          };
+        }),
+      );
     },
 
     async attachHost(descriptor, waitOptions = {}) {

@@ -1,4 +1,4 @@
-export { backendFromEnv, DOCKER_ENV } from './backend-from-env.js';
+export { backendFromEnv, DOCKER_ENV, envVariables } from './backend-from-env.js';
 export { buildContainerOptions, DOCKER_LABEL } from './build-container-options.js';
 export {
   createDockerBackend,

@@ -1,6 +1,7 @@
-import { type BackendFromEnv, BerthError } from '@berth/core';
+import { type BackendFromEnv, BerthError, poolOptionsFromEnv } from '@berth/core';
 import { describe, expect, it } from 'vitest';
 import { backendFromEnv } from './backend-from-env.js';
+import * as nomadBackendModule from './index.js';
 
 function invalidField(run: () => unknown): string | undefined {
   try {
@@ -100,5 +101,18 @@ describe('backendFromEnv', () => {
     } catch (error) {
       expect(String((error as Error).message)).not.toContain('do-not-print-me');
     }
+  });
+
+  it("core's poolOptionsFromEnv takes this package as a `backends` entry, and knows its variables", async () => {
+    const lookup = { backends: { nomad: nomadBackendModule } };
+    const env = { BERTH_BACKEND: 'nomad', NOMAD_ADDR: 'http://127.0.0.1:1', BERTH_NOMAD_DRIVER: 'raw_exec' };
+    const options = await poolOptionsFromEnv(env, lookup);
+    expect(options.backend.backendId).toBe('nomad');
+    expect(options.host).toMatchObject({ driver: 'raw_exec' });
+    const typo = await poolOptionsFromEnv({ ...env, BERTH_NOMAD_DRVIER: 'exec' }, lookup).catch(
+      (error: unknown) => error,
+    );
+    expect(BerthError.hasCode(typo, 'INVALID_OPTIONS')).toBe(true);
+    expect((typo as Error).message).toContain('did you mean BERTH_NOMAD_DRIVER?');
   });
 });

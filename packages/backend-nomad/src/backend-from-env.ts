@@ -14,6 +14,9 @@ export const NOMAD_ENV = {
   datacenters: 'BERTH_NOMAD_DATACENTERS',
 } as const;
 
+/** Every `BERTH_NOMAD_*` variable this package reads: core's `poolFromEnv` reports any other as a typo. */
+export const envVariables: readonly string[] = Object.values(NOMAD_ENV);
+
 const DRIVERS: readonly NomadDriver[] = ['docker', 'raw_exec', 'exec'];
 
 /**

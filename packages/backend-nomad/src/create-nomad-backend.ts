@@ -100,6 +100,16 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
     });
   };
 
+  /** When a stopped job's allocations last changed (epoch ms): its exit; undefined when unknown. */
+  const stoppedAtMs = async (jobId: string, signal?: AbortSignal): Promise<number | undefined> => {
+    const allocations = await client
+      .jobAllocations(jobId, { signal })
+      .then((result) => result.value ?? [])
+      .catch(() => []);
+    const times = allocations.map((allocation) => allocation.ModifyTime).filter((time) => time > 0);
+    return times.length === 0 ? undefined : Math.floor(Math.max(...times) / 1_000_000);
+  };
+
   return {
     specificationVersion: BACKEND_SPECIFICATION_V1,
     backendId: 'nomad',
@@ -158,14 +168,23 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
         filter: metaFilter(selector),
         signal: waitOptions.signal,
       });
-      return (value ?? [])
-        .filter((stub) => matches(stub.Meta ?? {}, selector))
-        .map((stub) => ({
-          id: stub.ID,
-          labels: { ...(stub.Meta ?? {}) },
-          state: jobState(stub),
-          createdAtMs: Math.floor(stub.SubmitTime / 1_000_000),
-        }));
+      return Promise.all(
+        (value ?? [])
+          .filter((stub) => matches(stub.Meta ?? {}, selector))
+          .map(async (stub) => {
+            const state = jobState(stub);
+            // The reaper ages an exited host from its exit: when its last allocation stopped.
+            const exitedAtMs =
+              state === 'stopped' ? await stoppedAtMs(stub.ID, waitOptions.signal) : undefined;
+            return {
+              id: stub.ID,
+              labels: { ...(stub.Meta ?? {}) },
+              state,
+              createdAtMs: Math.floor(stub.SubmitTime / 1_000_000),
+              ...(exitedAtMs === undefined ? {} : { exitedAtMs }),
+            };
+          }),
+      );
     },
 
     async attachHost(descriptor, waitOptions = {}) {

@@ -1,4 +1,4 @@
-export { backendFromEnv, NOMAD_ENV } from './backend-from-env.js';
+export { backendFromEnv, envVariables, NOMAD_ENV } from './backend-from-env.js';
 export {
   BACKEND_LABEL,
   buildNomadJob,

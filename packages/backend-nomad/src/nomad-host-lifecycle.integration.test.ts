@@ -60,6 +60,9 @@ describe.skipIf(!available)('Nomad host lifecycle and failures against a real ag
       expect(await new Promise<string>((resolve) => host.onLost(resolve))).toBe(reason);
       const [descriptor] = await backend.listHosts({ [LABEL.pool]: POOL, [LABEL.profile]: 'lost' });
       expect(descriptor?.state).toBe('stopped');
+      // The reaper ages an exited host from its exit: the descriptor says when that was.
+      expect(descriptor?.exitedAtMs).toBeGreaterThanOrEqual(descriptor?.createdAtMs ?? Number.NaN);
+      expect(Math.abs((descriptor?.exitedAtMs ?? 0) - Date.now())).toBeLessThan(120_000);
       await expect(backend.attachHost(descriptor!)).rejects.toSatisfy((error) =>
         BerthError.hasCode(error, 'NOT_FOUND'),
       );

@@ -62,17 +62,25 @@ export {
   USER_ISOLATION_CAPABILITIES,
 } from './host/slot-users.js';
 export { createLocalBackend, type LocalBackendOptions } from './local/create-local-backend.js';
-export type { LocalHostSpec, ResolvedLocalHostSpec } from './local/local-host-spec.js';
+export { LOCAL_BASE_ENV, type LocalHostSpec, type ResolvedLocalHostSpec } from './local/local-host-spec.js';
 export { parseWithPath } from './options/parse-with-path.js';
 export type { BatchItem, BatchOptions, BatchOutcome } from './pool/exec-batch.js';
-export type { PoolEvents } from './pool/pool-events.js';
+export type { PoolEvents, PoolListeners } from './pool/pool-events.js';
 export {
+  type BackendEnvModule,
   type BackendFromEnv,
+  type BackendLookup,
+  type BackendSource,
   booleanFrom,
+  type EnvLookup,
+  LOCAL_ENV,
   numberFrom,
+  POOL_ENV,
+  type PoolFromEnvOptions,
   poolFromEnv,
   poolOptionsFromEnv,
 } from './pool/pool-from-env.js';
+export type { PoolHost, PoolHostSlot } from './pool/pool-hosts.js';
 export type { PoolOptions, ProfileOptions, ResolvedPoolOptions } from './pool/pool-options.js';
 export { resolvePoolOptions } from './pool/pool-options.js';
 export type { PoolStats, ProfileStats } from './pool/pool-stats.js';

@@ -80,4 +80,31 @@ export function registerLeaseContract<Spec>(context: ConformanceContext<Spec>): 
       });
     },
   );
+
+  test(
+    'releaseReset',
+    'releasing every slot of a host at once: each workspace empty, no host:error (no false "could not be deleted")',
+    async () => {
+      const pool = await context.openPool({ minHosts: 1, maxHosts: 1 });
+      const errors: string[] = [];
+      pool.on('host:error', (event) => errors.push(event.error.message));
+      try {
+        // Trees large enough that one slot's background delete is still running while the others reset.
+        const fill =
+          'mkdir -p tree && cd tree && i=0; while [ $i -lt 1500 ]; do echo x > f$i; i=$((i+1)); done';
+        for (let round = 0; round < 3; round += 1) {
+          const slots = await Promise.all(Array.from({ length: context.slotsPerHost }, () => pool.acquire()));
+          expect(new Set(slots.map((slot) => slot.hostId)).size).toBe(1);
+          await Promise.all(slots.map((slot) => slot.exec(fill, { timeoutMs: context.timeoutMs })));
+          await Promise.all(slots.map((slot) => slot.release()));
+        }
+        const slots = await Promise.all(Array.from({ length: context.slotsPerHost }, () => pool.acquire()));
+        for (const slot of slots) expect((await slot.exec('ls -A')).stdout).toBe('');
+        await Promise.all(slots.map((slot) => slot.release()));
+        expect(errors).toEqual([]);
+      } finally {
+        await context.closePool(pool);
+      }
+    },
+  );
 }

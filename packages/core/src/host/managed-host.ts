@@ -110,6 +110,11 @@ export class ManagedHost {
     return this.slots.filter((slot) => slot.state !== 'available' && slot.state !== 'error').length;
   }
 
+  /** A slot is quarantined in `error`: the host takes no new lease and is replaced once idle. */
+  get hasErrorSlot(): boolean {
+    return this.slots.some((slot) => slot.state === 'error');
+  }
+
   /** Lays out the workspace: `<root>/slot_N` and core's own `<root>/.berth/tmp`. */
   async prepare(signal?: AbortSignal): Promise<void> {
     const directories = [path.join(this.stateDirectory, 'tmp'), ...this.slots.map((slot) => slot.workspace)];

@@ -10,13 +10,18 @@ import type {
   WaitOptions,
 } from '../backend/v1/types.js';
 import { BACKEND_SPECIFICATION_V1 } from '../backend/v1/types.js';
-import { NotFoundError, throwIfAborted } from '../errors/index.js';
+import { InvalidOptionsError, NotFoundError, throwIfAborted } from '../errors/index.js';
 import { LocalHost } from './local-host.js';
 import { type ResolvedLocalHostSpec, resolveLocalHostSpec } from './local-host-spec.js';
 
 export interface LocalBackendOptions {
   /** Where host directories live. Default: `$BERTH_LOCAL_DIR` or `<tmpdir>/berth-local`. */
   baseDirectory?: string;
+  /**
+   * Where shells' base variables (`LOCAL_BASE_ENV`: PATH, HOME, LANG, …) and a profile's
+   * `forwardEnv` are read from. Default: `process.env`. Nothing else of it reaches a shell.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 const MARKER_FILE = 'berth-host.json';
@@ -36,6 +41,7 @@ interface Marker {
 export function createLocalBackend(options: LocalBackendOptions = {}): BackendV1<ResolvedLocalHostSpec> {
   const baseDirectory =
     options.baseDirectory ?? process.env.BERTH_LOCAL_DIR ?? path.join(os.tmpdir(), 'berth-local');
+  const env = options.env ?? process.env;
 
   const readMarker = async (directory: string): Promise<Marker | undefined> => {
     try {
@@ -65,6 +71,14 @@ export function createLocalBackend(options: LocalBackendOptions = {}): BackendV1
 
     async createHost(request: CreateHostRequestV1<ResolvedLocalHostSpec>, wait: WaitOptions = {}) {
       throwIfAborted(wait.signal);
+      for (const name of request.spec.forwardEnv ?? []) {
+        if (env[name] === undefined) {
+          throw new InvalidOptionsError(
+            'forwardEnv',
+            `\`${name}\` is listed in forwardEnv but is not set in this process's environment. Set it, or remove it from forwardEnv.`,
+          );
+        }
+      }
       const id = `local-${randomBytes(6).toString('hex')}`;
       const directory = path.join(baseDirectory, id);
       try {
@@ -81,7 +95,7 @@ export function createLocalBackend(options: LocalBackendOptions = {}): BackendV1
         await rm(directory, { recursive: true, force: true });
         throw error;
       }
-      return new LocalHost(id, directory, request.labels, request.spec);
+      return new LocalHost(id, directory, request.labels, request.spec, env);
     },
 
     async listHosts(selector: LabelSelectorV1): Promise<HostDescriptorV1[]> {
@@ -113,7 +127,7 @@ export function createLocalBackend(options: LocalBackendOptions = {}): BackendV1
       const marker = await readMarker(directory);
       if (!marker)
         throw new NotFoundError(`Local host ${descriptor.id} no longer exists in ${baseDirectory}.`);
-      return new LocalHost(marker.id, directory, marker.labels, marker.spec);
+      return new LocalHost(marker.id, directory, marker.labels, marker.spec, env);
     },
 
     async removeHost(descriptor: HostDescriptorV1) {

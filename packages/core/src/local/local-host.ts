@@ -14,7 +14,7 @@ import type {
   WaitOptions,
 } from '../backend/v1/types.js';
 import { throwIfAborted } from '../errors/index.js';
-import type { ResolvedLocalHostSpec } from './local-host-spec.js';
+import { localShellEnv, type ResolvedLocalHostSpec } from './local-host-spec.js';
 
 /** A local host: a directory tree on this machine; shells are child processes. */
 export class LocalHost implements HostV1 {
@@ -27,6 +27,8 @@ export class LocalHost implements HostV1 {
     readonly directory: string,
     readonly labels: Readonly<Record<string, string>>,
     private readonly spec: ResolvedLocalHostSpec,
+    /** Where the base variables and `forwardEnv` are read; nothing else of it reaches a shell. */
+    private readonly sourceEnv: Readonly<Record<string, string | undefined>> = process.env,
   ) {
     this.workspaceRoot = path.join(directory, 'workspace');
   }
@@ -37,7 +39,7 @@ export class LocalHost implements HostV1 {
     // signal handlers (which clean up) rather than every command at once.
     const child = spawn(this.spec.shell, [], {
       cwd: this.workspaceRoot,
-      env: { ...process.env, ...this.spec.env },
+      env: localShellEnv(this.spec, this.sourceEnv),
       stdio: ['pipe', 'pipe', 'pipe'],
       detached: true,
     });
@@ -72,7 +74,7 @@ export class LocalHost implements HostV1 {
     return new Promise((resolve, reject) => {
       const child = spawn(file ?? 'true', args, {
         cwd: options.cwd ?? this.workspaceRoot,
-        env: { ...process.env, ...this.spec.env, ...options.env },
+        env: { ...localShellEnv(this.spec, this.sourceEnv), ...options.env },
         signal: options.signal,
       });
       const out: Buffer[] = [];

@@ -41,7 +41,9 @@ export async function adoptAndReap(
 
     if (descriptor.state === 'stopped') {
       const creatorDead = isOwnerProvablyDead(descriptor.labels[LABEL.owner] ?? '');
-      if (ageMs > 2 * options.hostLifetimeMs || !specMatches || (!options.persist && creatorDead)) {
+      // An exited host ages from its exit, not its creation: it was in use until then.
+      const exitedForMs = Date.now() - (descriptor.exitedAtMs ?? descriptor.createdAtMs);
+      if (exitedForMs > 2 * options.hostLifetimeMs || !specMatches || (!options.persist && creatorDead)) {
         await remove(descriptor, profile, specMatches ? 'exited and abandoned' : 'spec changed');
         continue;
       }

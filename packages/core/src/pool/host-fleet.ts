@@ -202,8 +202,25 @@ export class HostFleet {
     this.events.emit('host:removed', { hostId: host.id, profile: host.profile, reason });
   }
 
+  /**
+   * Replaces a ready host with a slot in `error` once none of its slots is leased: the quarantined
+   * slots stop counting toward `maxHosts`, and a fresh host serves the waiters.
+   */
+  replaceIfDegraded(host: ManagedHost): void {
+    if (host.status !== 'ready' || !host.hasErrorSlot || host.leasedCount > 0) return;
+    const fleet = this.profile(host.profile);
+    if (!fleet.hosts.includes(host)) return;
+    const broken = host.slots.filter((slot) => slot.state === 'error').map((slot) => `slot_${slot.index}`);
+    // destroy() takes the host out of the fleet at once; its removal runs in the background.
+    this.track(this.destroy(host, `replaced: ${broken.join(', ')} in error`));
+    this.events.emit('pool:scaled', { profile: host.profile, hosts: fleet.hosts.length, direction: 'down' });
+    this.ensureMinimum();
+    this.callbacks.capacityChanged(host.profile);
+  }
+
   /** Periodic upkeep: idle scale-down, health checks, lease renewal. Never throws. */
   async tick(now = Date.now()): Promise<void> {
+    for (const host of [...this.allHosts()]) this.replaceIfDegraded(host);
     for (const [name, fleet] of this.profiles) {
       const idleTimeoutMs = fleet.options.idleTimeoutMs ?? this.options.idleTimeoutMs;
       for (const host of [...fleet.hosts]) {

@@ -26,3 +26,28 @@ export interface PoolEvents {
   'pool:drained': () => void;
   'pool:closed': () => void;
 }
+
+/** Listeners by event name, attached before the pool starts: `createPool({ …, on: { 'host:adopted': fn } })`. */
+export type PoolListeners = { [Name in keyof PoolEvents]?: PoolEvents[Name] };
+
+/** Every event name, for validating `on` (a `Record` so a new event cannot be forgotten here). */
+const EVENT_NAMES: Record<keyof PoolEvents, true> = {
+  'host:creating': true,
+  'host:created': true,
+  'host:progress': true,
+  'host:adopted': true,
+  'host:replaced': true,
+  'host:reaped': true,
+  'host:lost': true,
+  'host:removed': true,
+  'host:error': true,
+  'slot:state': true,
+  'slot:acquired': true,
+  'slot:released': true,
+  'exec:end': true,
+  'pool:scaled': true,
+  'pool:drained': true,
+  'pool:closed': true,
+};
+
+export const POOL_EVENT_NAMES = Object.keys(EVENT_NAMES) as readonly (keyof PoolEvents)[];

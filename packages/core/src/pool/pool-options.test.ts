@@ -99,6 +99,26 @@ describe('resolvePoolOptions', () => {
     expect(invalid({ minHosts: 1, profiles: { a: {} } }).field).toBe('profiles');
   });
 
+  it('rejects profile names that sanitise to the same label, naming them (restarts used to replace one)', () => {
+    const error = invalid({ profiles: { 'a/b': {}, a_b: {}, 'c d': {}, c_d: {}, e: {} } });
+    expect(error.field).toBe('profiles');
+    expect(error.message).toContain("'a/b' and 'a_b' share the label berth.profile=a_b");
+    expect(error.message).toContain("'c d' and 'c_d' share the label berth.profile=c_d");
+    expect(error.message).not.toContain("'e'");
+    // Long names that differ only past the 63-character limit keep distinct labels (a hash tail).
+    expect(() =>
+      resolvePoolOptions({ backend, profiles: { [`${'x'.repeat(70)}1`]: {}, [`${'x'.repeat(70)}2`]: {} } }),
+    ).not.toThrow();
+  });
+
+  it('rejects `on` listeners for unknown events (with a did-you-mean) and non-functions', () => {
+    const typo = invalid({ on: { 'host:adoptd': () => {} } });
+    expect(typo.field).toBe('on.host:adoptd');
+    expect(typo.message).toContain("did you mean 'host:adopted'?");
+    expect(invalid({ on: { 'host:adopted': 'yes' } }).field).toBe('on.host:adopted');
+    expect(invalid({ on: 5 }).field).toBe('on');
+  });
+
   it('rejects an unknown defaultProfile, listing the known ones', () => {
     const error = invalid({ profiles: { a: {}, b: {} }, defaultProfile: 'c' });
     expect(error.field).toBe('defaultProfile');

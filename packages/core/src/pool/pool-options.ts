@@ -2,7 +2,10 @@ import { z } from 'zod';
 import { assertBackendV1 } from '../backend/v1/assert-backend.js';
 import type { BackendV1 } from '../backend/v1/types.js';
 import { CapabilityUnsupportedError, InvalidOptionsError } from '../errors/index.js';
+import { sanitizeLabelValue } from '../host/labels.js';
 import { parseWithPath } from '../options/parse-with-path.js';
+import { closestName } from './closest-name.js';
+import { POOL_EVENT_NAMES, type PoolListeners } from './pool-events.js';
 
 const ms = (name: string) =>
   z.number({ error: `expected ${name} in milliseconds` }).positive({ error: 'must be > 0 (milliseconds)' });
@@ -76,6 +79,11 @@ export interface PoolOptions<Spec = unknown> extends PoolScalars {
   host?: unknown;
   /** Shorthand for the `default` profile's `isolation`. */
   isolation?: 'directory' | 'user';
+  /**
+   * Listeners attached before the pool starts, so events of the start sweep (`host:adopted`,
+   * `host:reaped`, `host:replaced`) and of pre-warming are observable.
+   */
+  on?: PoolListeners;
 }
 
 export interface ResolvedPoolOptions<Spec = unknown>
@@ -90,8 +98,9 @@ export interface ResolvedPoolOptions<Spec = unknown>
 export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPoolOptions<Spec> {
   if (typeof input !== 'object' || input === null)
     throw new InvalidOptionsError('options', 'expected an options object.');
-  const { backend, minHosts, maxHosts, slotsPerHost, host, isolation, ...rest } = input;
+  const { backend, minHosts, maxHosts, slotsPerHost, host, isolation, on, ...rest } = input;
   assertBackendV1(backend);
+  assertListeners(on);
   const shorthand = [minHosts, maxHosts, slotsPerHost, host, isolation].some((value) => value !== undefined);
   if (shorthand && rest.profiles) {
     throw new InvalidOptionsError(
@@ -114,6 +123,7 @@ export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPool
     if (profile.isolation === 'user') assertUserIsolation(backend as BackendV1<Spec>, spec, path);
     profiles.set(name, { ...profile, name, spec });
   }
+  assertDistinctLabels([...profiles.keys()]);
   const defaultProfile =
     parsed.defaultProfile ?? (profiles.has('default') ? 'default' : [...profiles.keys()][0]);
   if (defaultProfile === undefined || !profiles.has(defaultProfile)) {
@@ -142,4 +152,42 @@ function assertUserIsolation<Spec>(backend: BackendV1<Spec>, spec: Spec, path: s
     "isolation: 'user'",
     `${path}.isolation: ${reason}. Use isolation 'directory' (slots share the host's user), or a backend that supports it.`,
   );
+}
+
+/** Hosts find their profile by its sanitised label: two names with one label would take each other's hosts. */
+function assertDistinctLabels(names: readonly string[]): void {
+  const byLabel = new Map<string, string[]>();
+  for (const name of names) {
+    const label = sanitizeLabelValue(name);
+    byLabel.set(label, [...(byLabel.get(label) ?? []), name]);
+  }
+  const collisions = [...byLabel].filter(([, same]) => same.length > 1);
+  if (collisions.length === 0) return;
+  const described = collisions
+    .map(
+      ([label, same]) =>
+        `${same.map((name) => `'${name}'`).join(' and ')} share the label berth.profile=${label}`,
+    )
+    .join('; ');
+  throw new InvalidOptionsError(
+    'profiles',
+    `profile names must stay distinct as host labels (only letters, digits, \`_\`, \`.\` and \`-\` survive, ≤ 63 characters): ${described}. Rename one of them.`,
+  );
+}
+
+function assertListeners(on: unknown): void {
+  if (on === undefined) return;
+  if (typeof on !== 'object' || on === null)
+    throw new InvalidOptionsError('on', 'expected an object of listeners by event name.');
+  for (const [name, listener] of Object.entries(on)) {
+    if (!(POOL_EVENT_NAMES as readonly string[]).includes(name)) {
+      const suggestion = closestName(name, POOL_EVENT_NAMES);
+      throw new InvalidOptionsError(
+        `on.${name}`,
+        `unknown event${suggestion ? `; did you mean '${suggestion}'?` : ''} Events: ${POOL_EVENT_NAMES.join(', ')}.`,
+      );
+    }
+    if (typeof listener !== 'function')
+      throw new InvalidOptionsError(`on.${name}`, `expected a function, got ${typeof listener}.`);
+  }
 }

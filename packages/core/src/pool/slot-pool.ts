@@ -20,6 +20,7 @@ import { registerForExit } from './exit-cleanup.js';
 import { HostFleet } from './host-fleet.js';
 import { LatencyWindow } from './latency-window.js';
 import type { PoolEvents } from './pool-events.js';
+import { listPoolHosts, type PoolHost } from './pool-hosts.js';
 import { type PoolOptions, type ResolvedPoolOptions, resolvePoolOptions } from './pool-options.js';
 import { collectStats, type PoolStats } from './pool-stats.js';
 
@@ -65,6 +66,9 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
   constructor(options: PoolOptions<Spec>) {
     super();
     this.options = resolvePoolOptions(options);
+    // Before anything can happen: `start()` emits the sweep's `host:adopted` / `host:reaped`.
+    for (const [name, listener] of Object.entries(options.on ?? {}))
+      this.on(name as keyof PoolEvents, listener as (...args: unknown[]) => void);
     this.fleet = new HostFleet(this.options as ResolvedPoolOptions, this, {
       capacityChanged: (profile) => this.dispatch(profile),
       createFailedPermanently: (profile, error) => {
@@ -220,6 +224,11 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     });
   }
 
+  /** The hosts this pool holds now, with labels, owner, age and the state of every slot. */
+  hosts(): PoolHost[] {
+    return listPoolHosts(this.fleet);
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
@@ -237,7 +246,8 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
 
   private findFreeSlot(profile: string): SlotRecord | undefined {
     for (const host of this.fleet.profile(profile).hosts) {
-      if (host.status !== 'ready') continue;
+      // A host with a slot in `error` takes no new lease: once idle it is replaced (capacity returns).
+      if (host.status !== 'ready' || host.hasErrorSlot) continue;
       for (const slot of host.slots) if (slot.state === 'available') return slot;
     }
     return undefined;
@@ -278,6 +288,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     }
     if (host.leasedCount === 0) host.idleSinceMs = Date.now();
     if (this.listenerCount('slot:released') > 0) this.emit('slot:released', { slotId: slot.id });
+    this.fleet.replaceIfDegraded(host);
     this.dispatch(host.profile);
     if (this.idleListeners.size > 0 && this.leasedTotal() === 0)
       for (const notify of this.idleListeners) notify();

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -133,6 +133,62 @@ describe('emptyDirectoryScript (run by a real sh)', () => {
     expect(readdirSync(dir)).toEqual([]);
     rmSync(root, { recursive: true, force: true });
   });
+
+  it("a delete still in progress is neither reported nor removed by another slot's reset", () => {
+    const { root, dir, state } = workspace();
+    const trash = join(state, 'trash');
+    // What slot_1's reset leaves while its background delete runs: the moved tree and its log.
+    mkdirSync(join(trash, 'slot_1.7.ab', 'tree'), { recursive: true });
+    writeFileSync(join(trash, 'slot_1.7.ab.log'), '');
+    const { stderr } = run(emptyDirectoryScript(dir, state, 'slot_0.6'));
+    expect(stderr).toBe('');
+    expect(existsSync(join(trash, 'slot_1.7.ab.log'))).toBe(true);
+    expect(readdirSync(dir)).toEqual([]);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('resets of every slot at once report one earlier failure exactly once', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'berth-empty-'));
+    const state = join(root, '.berth');
+    mkdirSync(join(state, 'trash'), { recursive: true });
+    writeFileSync(join(state, 'trash', 'slot_9.1.ff.err'), 'rm: cannot remove: Operation not permitted\n');
+    const runs = Array.from({ length: 8 }, (_, index) => {
+      const dir = join(root, `slot_${index}`);
+      mkdirSync(join(dir, 'a', 'b'), { recursive: true });
+      writeFileSync(join(dir, 'a', 'b', 'file'), 'x');
+      const child = spawn('sh', ['-c', emptyDirectoryScript(dir, state, `slot_${index}.2.${index}`)]);
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      return new Promise<string>((resolve) => child.on('close', () => resolve(stderr)));
+    });
+    const stderrs = await Promise.all(runs);
+    const warnings = stderrs
+      .join('')
+      .split('\n')
+      .filter((line) => line.startsWith(TRASH_WARNING));
+    expect(warnings).toEqual([`${TRASH_WARNING} rm: cannot remove: Operation not permitted`]);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'a background delete that really fails is reported by the next reset, with its reason',
+    async () => {
+      const { root, dir, state } = workspace();
+      // A directory the slot's user (65534) cannot empty: owned by root, not writable by others.
+      execFileSync('sh', [
+        '-c',
+        `chown -R 65534:65534 ${root} && mkdir ${join(dir, 'rootonly')} && touch ${join(dir, 'rootonly', 'f')}`,
+      ]);
+      run(emptyDirectoryScript(dir, state, 'slot_0.7'), 65534);
+      expect(readdirSync(dir)).toEqual([]);
+      await eventually(() => existsSync(join(state, 'trash', 'slot_0.7.err')));
+      const { stderr } = run(emptyDirectoryScript(dir, state, 'slot_0.8'), 65534);
+      expect(stderr).toMatch(new RegExp(`^${TRASH_WARNING} .*Permission denied\n$`));
+      expect(existsSync(join(state, 'trash', 'slot_0.7.err'))).toBe(false);
+      execFileSync('chown', ['-R', '0:0', root]);
+      rmSync(root, { recursive: true, force: true });
+    },
+  );
 
   it('never moves a workspace through a planted symlink: deletes in place instead', () => {
     const { root, dir, state } = workspace();

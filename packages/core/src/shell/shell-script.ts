@@ -208,22 +208,28 @@ export const TRASH_WARNING = 'berth: an old workspace could not be deleted:';
  * own directories: the state and trash directories are real directories (not symlinks a lessee
  * planted) on the directory's filesystem. Otherwise it deletes in place, as before. A background
  * delete that failed left `<name>.err`; the next reset reports it (TRASH_WARNING) and clears it.
+ * Resets of a host's slots run at once, so a delete still in progress writes to `<name>.log`
+ * (which no reset reads) and renames it to `<name>.err` only once it failed, complete; a reset
+ * claims an `.err` by renaming it to a name of its own first, so each failure is reported once.
  */
 export function emptyDirectoryScript(directory: string, stateDirectory: string, name: string): string {
   const d = shellQuote(directory, 'directory');
   const s = shellQuote(stateDirectory, 'stateDirectory');
   const t = shellQuote(`${stateDirectory}/trash`, 'stateDirectory');
   const m = shellQuote(`${stateDirectory}/trash/${name}`, 'name');
+  const log = shellQuote(`${stateDirectory}/trash/${name}.log`, 'name');
+  const claim = shellQuote(`${stateDirectory}/trash/${name}.claimed`, 'name');
   return `for __b_f in ${t}/*.err; do
-  [ -f "$__b_f" ] || continue
-  { read -r __b_l < "$__b_f"; } 2>/dev/null; printf '%s %s\n' '${TRASH_WARNING}' "$__b_l" >&2; rm -f "$__b_f"
+  [ -f "$__b_f" ] && mv "$__b_f" ${claim} 2>/dev/null || continue
+  __b_l=; { read -r __b_l < ${claim}; } 2>/dev/null; printf '%s %s\n' '${TRASH_WARNING}' "$__b_l" >&2; rm -f ${claim}
 done
 __b_x=; __b_y=
 if [ -d ${s} ] && [ ! -L ${s} ] && mkdir -p ${t} 2>/dev/null && [ ! -L ${t} ]; then
   __b_x=$(stat -c %d ${d} 2>/dev/null); __b_y=$(stat -c %d ${t} 2>/dev/null)
 fi
 if [ -n "$__b_x" ] && [ "$__b_x" = "$__b_y" ] && mv ${d} ${m} 2>/dev/null; then
-  { chmod -R u+rwX ${m} 2>/dev/null; rm -rf ${m} 2>${m}.err && rm -f ${m}.err; } </dev/null >/dev/null 2>&1 &
+  { chmod -R u+rwX ${m} 2>/dev/null; rm -rf ${m} 2>${log} && rm -f ${log} ||
+    { [ -s ${log} ] || echo 'rm -rf exited non-zero' >${log}; mv ${log} ${m}.err; }; } </dev/null >/dev/null 2>&1 &
   mkdir -p ${d}
 else
   chmod -R u+rwX ${d} 2>/dev/null; rm -rf ${d} && mkdir -p ${d}

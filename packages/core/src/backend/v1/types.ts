@@ -64,6 +64,11 @@ export interface HostDescriptorV1 {
   readonly state: HostStateV1;
   /** Epoch milliseconds. */
   readonly createdAtMs: number;
+  /**
+   * When a `stopped` host exited (epoch ms), if the engine says: the reaper ages exited hosts from
+   * their exit (they were in use until then). Without it, from `createdAtMs`.
+   */
+  readonly exitedAtMs?: number;
 }
 
 /** Equality selector on labels: every key must match. */
