@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { LengthPrefixedFrames } from '@berth/core';
 
 const HEADER_BYTES = 8;
 const STREAM_STDIN = 0;
@@ -14,7 +15,6 @@ const STREAM_STDERR = 2;
  * and it ends the targets, which that helper leaves to the caller.
  */
 export function demuxDockerStream(source: Readable, stdout: Writable, stderr: Writable): void {
-  let pending: Buffer = Buffer.alloc(0);
   let blocked = 0;
   let finished = false;
 
@@ -41,25 +41,15 @@ export function demuxDockerStream(source: Readable, stdout: Writable, stderr: Wr
     }
   };
 
+  const frames = new LengthPrefixedFrames(HEADER_BYTES, (header) => {
+    const type = header.readUInt8(0);
+    // Not a multiplexed stream (a TTY exec): the rest passes through as stdout.
+    if (type !== STREAM_STDIN && type !== STREAM_STDOUT && type !== STREAM_STDERR) return undefined;
+    return { kind: type, length: header.readUInt32BE(4) };
+  });
   source.on('data', (chunk: Buffer) => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    let offset = 0;
-    while (pending.length - offset >= HEADER_BYTES) {
-      const type = pending.readUInt8(offset);
-      const length = pending.readUInt32BE(offset + 4);
-      if (type !== STREAM_STDIN && type !== STREAM_STDOUT && type !== STREAM_STDERR) {
-        // Not a multiplexed stream (a TTY exec): pass the rest through as stdout.
-        write(stdout, pending.subarray(offset));
-        offset = pending.length;
-        break;
-      }
-      if (pending.length - offset - HEADER_BYTES < length) break;
-      const payload = pending.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
-      write(type === STREAM_STDERR ? stderr : stdout, payload);
-      offset += HEADER_BYTES + length;
-    }
-    // Copy the partial tail so the (possibly large) chunk it came from can be collected.
-    pending = offset === pending.length ? Buffer.alloc(0) : Buffer.from(pending.subarray(offset));
+    // Payloads are views into `chunk`: the output is never copied on its way through.
+    for (const piece of frames.push(chunk)) write(piece.kind === STREAM_STDERR ? stderr : stdout, piece.data);
   });
 
   const finish = () => {

@@ -1,4 +1,10 @@
 export {
+  type FrameHeaderParser,
+  type FramePiece,
+  LengthPrefixedFrames,
+  RAW_FRAME_KIND,
+} from './backend/length-prefixed-frames.js';
+export {
   assertBackendV1,
   BACKEND_SPECIFICATION_V1,
   type BackendCapabilitiesV1,

@@ -1,4 +1,14 @@
 /**
+ * `data` itself when it is a good part (≥ 1/4) of the memory it views, else a copy: a small view
+ * kept for long would pin the whole chunk it came in. Output is never reused by its producers (each
+ * chunk is fresh), so bulk output is kept without copying it, pinning at most 4× what is kept.
+ */
+export function retainable(data: Uint8Array): Buffer {
+  if (data.byteLength * 4 < data.buffer.byteLength) return Buffer.from(data);
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
  * Keeps the head and the tail of a stream and drops the middle once more than `maxBytes` arrive,
  * so a command printing gigabytes costs at most `maxBytes` of client memory.
  */
@@ -26,17 +36,17 @@ export class OutputBuffer {
     let rest = chunk;
     if (this.headBytes < this.headLimit) {
       const take = Math.min(this.headLimit - this.headBytes, rest.length);
-      this.head.push(Buffer.from(rest.subarray(0, take)));
+      this.head.push(retainable(rest.subarray(0, take)));
       this.headBytes += take;
       rest = rest.subarray(take);
     }
     if (rest.length === 0 || this.tailLimit === 0) return;
     if (rest.length >= this.tailLimit) {
-      this.tail = [Buffer.from(rest.subarray(rest.length - this.tailLimit))];
+      this.tail = [retainable(rest.subarray(rest.length - this.tailLimit))];
       this.tailBytes = this.tailLimit;
       return;
     }
-    this.tail.push(Buffer.from(rest));
+    this.tail.push(retainable(rest));
     this.tailBytes += rest.length;
     while (this.tailBytes - this.tail[0]!.length >= this.tailLimit) {
       this.tailBytes -= this.tail.shift()!.length;

@@ -23,8 +23,8 @@ export class ExecStreamQueue implements OutputSink {
   }
 
   chunk(chunk: ExecChunk): void {
-    // Copy: the shell hands out slices of buffers it may reuse.
-    this.chunks.push({ stream: chunk.stream, data: Buffer.from(chunk.data) });
+    // A view, not a copy: queued output is handed on at once, and the queue is bounded.
+    this.chunks.push(chunk);
     this.queuedBytes += chunk.data.byteLength;
     if (!this.paused && this.queuedBytes > HIGH_WATER_BYTES) {
       this.paused = true;
