@@ -137,7 +137,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
   ): Promise<void> {
     this.#assertOpen('writeFile');
     const done = await this.#viaAgent(options.signal, async (agent) => {
-      await agent.writeFile(path, data, options);
+      await agent.files.writeFile(path, data, options);
       return true;
     });
     if (!done) throw this.#noAgent('writeFile');
@@ -145,14 +145,14 @@ export class DockerHost implements HostV1, AsyncDisposable {
 
   async readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
     this.#assertOpen('readFile');
-    const bytes = await this.#viaAgent(options.signal, (agent) => agent.readFile(path, options));
+    const bytes = await this.#viaAgent(options.signal, (agent) => agent.files.readFile(path, options));
     if (!bytes) throw this.#noAgent('readFile');
     return bytes;
   }
 
   async cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
     this.#assertOpen('cleanSlot');
-    const result = await this.#viaAgent(options.signal, (agent) => agent.cleanSlot(request, options));
+    const result = await this.#viaAgent(options.signal, (agent) => agent.files.cleanSlot(request, options));
     if (!result) throw this.#noAgent('cleanSlot');
     return result;
   }
@@ -200,8 +200,17 @@ export class DockerHost implements HostV1, AsyncDisposable {
     });
   }
 
-  async putArchive(directory: string, tar: Readable, options: WaitOptions = {}): Promise<void> {
+  async putArchive(
+    directory: string,
+    tar: Readable,
+    options: WaitOptions & { user?: SlotUserV1 } = {},
+  ): Promise<void> {
     this.#assertOpen('putArchive');
+    // Through the agent: one stream, no daemon call, and as the slot's user when it has one. Not
+    // retried on a fresh connection like the others: `tar` may be half consumed.
+    const agent = await this.#agent.session(options.signal);
+    if (agent) return agent.files.putArchive(directory, tar, options);
+    if (options.user) throw this.#noAgent('putArchive as a slot user');
     await this.#connection
       .call(
         `extract an archive into ${directory} in container ${this.name}`,
@@ -216,8 +225,11 @@ export class DockerHost implements HostV1, AsyncDisposable {
       });
   }
 
-  async getArchive(path: string, options: WaitOptions = {}): Promise<Readable> {
+  async getArchive(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Readable> {
     this.#assertOpen('getArchive');
+    const viaAgent = await this.#viaAgent(options.signal, (agent) => agent.files.getArchive(path, options));
+    if (viaAgent) return viaAgent;
+    if (options.user) throw this.#noAgent('getArchive as a slot user');
     // No deadline on the transfer itself (it may be large); only on the response arriving.
     const started = this.#connection.call(
       `read an archive of ${path} from container ${this.name}`,

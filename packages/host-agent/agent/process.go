@@ -26,6 +26,8 @@ func newRouter() http.Handler {
 	router.HandleFunc("POST /v1/file/write", writeFile)
 	router.HandleFunc("POST /v1/file/read", readFile)
 	router.HandleFunc("POST /v1/clean", clean)
+	router.HandleFunc("POST /v1/archive/put", putArchive)
+	router.HandleFunc("POST /v1/archive/get", getArchive)
 	router.HandleFunc("POST /v1/heartbeat", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	})

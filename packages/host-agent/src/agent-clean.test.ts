@@ -95,7 +95,7 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent /v1/clean', () => {
     mkdirSync(path.join(workspace, 'ro'), { mode: 0o500 });
     writeFileSync(path.join(base, 'outside'), 'keep');
     symlinkSync(base, path.join(workspace, 'link'));
-    const result = await agent.cleanSlot({
+    const result = await agent.files.cleanSlot({
       leasePrefix: 'hosttag.0.',
       reset: { directory: workspace, trash },
     });
@@ -106,7 +106,7 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent /v1/clean', () => {
     expect(statSync(workspace).mode & 0o777).toBe(0o755);
     expect(existsSync(path.join(base, 'outside')), 'a planted symlink was followed').toBe(true);
     expect(await until(() => readdirSync(trash).length === 0), 'the background delete').toBe(true);
-    await agent.cleanSlot({ leasePrefix: 'hosttag.1.' });
+    await agent.files.cleanSlot({ leasePrefix: 'hosttag.1.' });
     expect(await until(() => !alive(neighbour))).toBe(true);
   });
 
@@ -116,7 +116,7 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent /v1/clean', () => {
       const { workspace, trash } = layout();
       const user = { uid: 20_990, gid: 20_990 };
       const unmarked = await startMarked({}, user);
-      const result = await agent.cleanSlot({
+      const result = await agent.files.cleanSlot({
         leasePrefix: 'hosttag.0.',
         users: [user.uid],
         reset: { directory: workspace, trash, owner: user },
@@ -137,16 +137,16 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent /v1/clean', () => {
     mkdirSync(mountPoint);
     execFileSync('mount', ['-t', 'tmpfs', 'none', mountPoint]);
     expect(
-      (await agent.cleanSlot({ leasePrefix: 'x.0.', reset: { directory: workspace, trash } })).warnings,
+      (await agent.files.cleanSlot({ leasePrefix: 'x.0.', reset: { directory: workspace, trash } })).warnings,
     ).toEqual([]);
     const [moved] = readdirSync(trash);
     mounts.push(path.join(trash, moved!, 'mnt'));
     expect(await until(() => readdirSync(trash).some((name) => name.endsWith('.err')))).toBe(true);
-    const next = await agent.cleanSlot({ leasePrefix: 'x.0.', reset: { directory: workspace, trash } });
+    const next = await agent.files.cleanSlot({ leasePrefix: 'x.0.', reset: { directory: workspace, trash } });
     expect(next.warnings).toHaveLength(1);
     expect(next.warnings[0]).toMatch(/busy/i);
     expect(
-      (await agent.cleanSlot({ leasePrefix: 'x.0.', reset: { directory: workspace, trash } })).warnings,
+      (await agent.files.cleanSlot({ leasePrefix: 'x.0.', reset: { directory: workspace, trash } })).warnings,
     ).toEqual([]);
   });
 });

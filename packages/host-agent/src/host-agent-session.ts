@@ -1,5 +1,5 @@
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
-import { Duplex, type Readable, type Writable } from 'node:stream';
+import { Duplex } from 'node:stream';
 import {
   AbortedError,
   BackendUnavailableError,
@@ -9,94 +9,28 @@ import {
   type CommandRequestV1,
   type HostChannelV1,
   InternalError,
-  type SlotCleanRequestV1,
-  type SlotCleanResultV1,
-  type SlotUserV1,
   throwIfAborted,
   type WaitOptions,
 } from '@berth/core';
 import { agentChannel } from './agent-channel.js';
+import { AgentFiles } from './agent-files.js';
+import { encodeRequest, readAll, responseHeaders, responseStatus } from './agent-requests.js';
 import {
-  encodeRequest,
-  fileError,
-  prefixed,
-  readAll,
-  readBody,
-  responseHeaders,
-  responseStatus,
-} from './agent-requests.js';
+  AGENT_PROTOCOL_VERSION,
+  AgentIntegrityError,
+  AgentStartError,
+  type AgentTransport,
+  type ConnectAgentOptions,
+} from './agent-transport.js';
 
-/** The wire version this client speaks; the agent reports its own from `/v1/hello`. */
-export const AGENT_PROTOCOL_VERSION = '1';
-
-/** The agent's stdio as the backend reaches it (a hijacked `docker exec`, a websocket, a pipe). */
-export interface AgentTransport {
-  /** The agent's stdout. */
-  readonly readable: Readable;
-  /** The agent's stdin. */
-  readonly writable: Writable;
-  /** Tears the transport down; the agent reads EOF and exits. Idempotent. */
-  destroy(): void;
-  /** What the agent wrote on stderr so far, for error messages. */
-  diagnostics?(): string;
-  /**
-   * Optional: let an idle connection stop keeping the Node process alive (`socket.unref()`), and
-   * keep it alive again while a channel is open. Called with `false` whenever no stream is open.
-   */
-  keepProcessAlive?(alive: boolean): void;
-  /** Resolves once all the agent's output, stderr included, has been read (it exited or the link dropped). */
-  readonly drained?: Promise<void>;
-}
-
-export interface ConnectAgentOptions extends WaitOptions {
-  /** Bound on the HTTP/2 handshake plus `/v1/hello`. */
-  readonly timeoutMs: number;
-  /** Names the host in messages, e.g. `container berth-pool-1a2b`. */
-  readonly hostDescription: string;
-  /** The backend named in errors (`docker`, `nomad`, …). Default `host-agent`. */
-  readonly backendId?: string;
-  /**
-   * The `heartbeatTimeoutMs` the agent was started with (`agentArgv`): the client then sends a
-   * heartbeat four times per period, so an agent whose client crashed or hung kills everything it
-   * started and exits. Unset: no heartbeats (an agent started without the flag needs none).
-   */
-  readonly heartbeatTimeoutMs?: number;
-  /**
-   * The sha256 the agent binary must have (`AgentBinary.sha256`): an agent reporting another digest
-   * is refused with `AgentIntegrityError` (an install corrupted in place). Unset: not checked.
-   */
-  readonly expectedSha256?: string;
-}
-
-/** The argv that starts `installPath` with a heartbeat watchdog (none when `heartbeatTimeoutMs` is 0 or unset). */
-export function agentArgv(installPath: string, options: { heartbeatTimeoutMs?: number } = {}): string[] {
-  const timeoutMs = options.heartbeatTimeoutMs ?? 0;
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
-    throw new InternalError(
-      `heartbeatTimeoutMs must be a non-negative number of milliseconds, got ${timeoutMs}.`,
-    );
-  }
-  return timeoutMs > 0 ? [installPath, `--heartbeat-timeout=${Math.ceil(timeoutMs)}ms`] : [installPath];
-}
-
-/** The agent did not come up: not executable here, crashed, or speaks another protocol version. */
-export class AgentStartError extends InternalError {
-  /** True when the agent may just have been slow (a deadline passed), not unable to run here. */
-  readonly transient: boolean;
-  constructor(message: string, options?: { cause?: unknown; transient?: boolean }) {
-    super(message, options);
-    this.name = 'AgentStartError';
-    this.transient = options?.transient ?? false;
-  }
-}
-
-/** The running agent is not the build this client shipped: its file was altered in the host. */
-export class AgentIntegrityError extends AgentStartError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'AgentIntegrityError';
-  }
-}
+export {
+  AGENT_PROTOCOL_VERSION,
+  AgentIntegrityError,
+  AgentStartError,
+  type AgentTransport,
+  agentArgv,
+  type ConnectAgentOptions,
+} from './agent-transport.js';
 
 /** A deadline of ours passed; nothing says the agent cannot run. */
 class DeadlineError extends Error {}
@@ -113,6 +47,7 @@ export class HostAgentSession {
   readonly #streams = new Set<ClientHttp2Stream>();
   readonly #closeListeners = new Set<() => void>();
   #closed = false;
+  #files: AgentFiles | undefined;
   /** Resolves once the connection is gone, for whatever reason. */
   readonly closed: Promise<void>;
 
@@ -224,65 +159,34 @@ export class HostAgentSession {
   }
 
   /**
-   * Replaces the file at `path` (absolute) with `data`, creating parent directories; with `user`,
-   * with that user's file permissions (and as its owner).
+   * Files, archives and slot cleaning, one request each (`HostV1.writeFile`, `readFile`,
+   * `putArchive`, `getArchive`, `cleanSlot`; see `AgentFiles`).
    */
-  async writeFile(
-    path: string,
-    data: Uint8Array,
-    options: WaitOptions & { mode?: number; user?: SlotUserV1 } = {},
-  ): Promise<void> {
-    const response = await this.#call(
-      '/v1/file/write',
-      { path, mode: options.mode ?? 0o644, user: options.user },
-      data,
-      options.signal,
-    );
-    if (response.status !== 204) throw fileError(response, path, this.#hostDescription);
+  get files(): AgentFiles {
+    this.#files ??= new AgentFiles({
+      request: (path, signal) => this.#request(path, signal),
+      bounded: (stream, work, signal) => this.#bounded(stream, work, signal),
+      host: this.#hostDescription,
+    });
+    return this.#files;
   }
 
-  /** The bytes of the regular file at `path` (absolute); `NotFoundError` when there is none. */
-  async readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Buffer> {
-    const response = await this.#call(
-      '/v1/file/read',
-      { path, user: options.user },
-      undefined,
-      options.signal,
-    );
-    if (response.status !== 200) throw fileError(response, path, this.#hostDescription);
-    return response.body;
-  }
-
-  /** A slot's sweep and reset in one request (`HostV1.cleanSlot`). */
-  async cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
-    const response = await this.#call('/v1/clean', request, undefined, options.signal);
-    if (response.status !== 200) {
-      throw new InternalError(
-        `The host agent in ${this.#hostDescription} could not clean a slot: ${response.body.toString().trim()} (HTTP ${response.status}).`,
-      );
-    }
-    const { warnings } = JSON.parse(response.body.toString()) as { warnings?: string[] };
-    return { warnings: warnings ?? [] };
-  }
-
-  /** One request with a prefixed JSON body (and `data` after it); the whole response body. */
-  async #call(
-    path: string,
-    request: object,
-    data: Uint8Array | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<{ status: number; body: Buffer }> {
+  #request(path: string, signal: AbortSignal | undefined): ClientHttp2Stream {
     throwIfAborted(signal, 'A file operation');
     if (this.isClosed)
       throw new AgentStartError(`The host agent connection to ${this.#hostDescription} is closed.`);
     const stream = this.#session.request({ ':method': 'POST', ':path': path }, { endStream: false });
     this.#track(stream);
     stream.on('error', () => undefined);
-    stream.end(data ? Buffer.concat([prefixed(request), data]) : prefixed(request));
-    // Both listeners at once: a bodiless answer (204) may end and close the stream in one go.
-    const body = readBody(stream);
-    body.catch(() => undefined);
-    const work = (async () => ({ status: await responseStatus(stream), body: await body }))();
+    return stream;
+  }
+
+  /** `work` on `stream`, cut short (the stream reset) by `signal` or the file deadline. */
+  async #bounded<T>(
+    stream: ClientHttp2Stream,
+    work: Promise<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
     try {
       return await this.#withDeadline(work, signal, 300_000, 'A file operation');
     } catch (error) {

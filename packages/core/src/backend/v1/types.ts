@@ -214,10 +214,15 @@ export interface HostV1 {
   cleanSlot?(request: SlotCleanRequestV1, options?: WaitOptions): Promise<SlotCleanResultV1>;
   /** One-shot exec of an argv without a shell. Present when `capabilities.oneShotExec`. */
   run?(argv: readonly string[], options?: OneShotRunOptionsV1): Promise<OneShotResultV1>;
-  /** Extracts a tar stream into `directory` (which exists). Present when `capabilities.archive`. */
-  putArchive?(directory: string, tar: Readable, options?: WaitOptions): Promise<void>;
-  /** A tar stream of `path` (file or directory). Present when `capabilities.archive`. */
-  getArchive?(path: string, options?: WaitOptions): Promise<Readable>;
+  /**
+   * Extracts a tar stream into `directory` (which exists). Present when `capabilities.archive`.
+   * With `user` (`isolation: 'user'`) only through an in-host runtime that extracts with that
+   * user's permissions and never through a symlink; `CapabilityUnsupportedError` otherwise (an
+   * engine's archive API extracts as root), and core uses the slot's shell instead.
+   */
+  putArchive?(directory: string, tar: Readable, options?: WaitOptions & { user?: SlotUserV1 }): Promise<void>;
+  /** A tar stream of `path` (file or directory). Present when `capabilities.archive`; `user` as above. */
+  getArchive?(path: string, options?: WaitOptions & { user?: SlotUserV1 }): Promise<Readable>;
 
   /** Asks the engine whether the host is still there and running. */
   health(options?: WaitOptions): Promise<HostHealthV1>;
