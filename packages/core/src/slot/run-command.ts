@@ -1,4 +1,5 @@
 import {
+  AbortedError,
   CapabilityUnsupportedError,
   HostLostError,
   InternalError,
@@ -6,6 +7,8 @@ import {
 } from '../errors/index.js';
 import { OutputBuffer } from '../shell/output-buffer.js';
 import { ShellClosedError } from '../shell/shell-session.js';
+import { raceAbort } from '../waits/race-abort.js';
+import { setDeadline, timerMs } from '../waits/timer-ms.js';
 import { type StartedCommand, startCommand } from './command-runtimes.js';
 import type { SlotRecord } from './slot-record.js';
 import type { ExecChunk, ExecResult } from './slot-types.js';
@@ -52,6 +55,10 @@ export async function runCommand(
   let noOutputTimer: NodeJS.Timeout | undefined;
   let forceClose: NodeJS.Timeout | undefined;
   let started: StartedCommand | undefined;
+  // Cancels whatever precedes the command (a pending sweep, opening the shell, staging stdin): a
+  // deadline or abort that fires then means the command never starts.
+  const beforeStart = new AbortController();
+  let launched = false;
 
   const kill = (signal: 'TERM' | 'KILL') => {
     if (pid > 0) slot.host.killTree(pid, signal).catch(() => undefined);
@@ -59,17 +66,19 @@ export async function runCommand(
   const stop = (reason: 'timeout' | 'abort') => {
     if (stopReason) return;
     stopReason = reason;
+    if (!launched)
+      beforeStart.abort(new AbortedError(`The command on ${slot.id} was stopped before it started.`));
     kill('TERM');
     killTimer = setTimeout(() => {
       kill('KILL');
       // A runtime that still has not reported is wedged: drop it (reopened on next use).
       forceClose = setTimeout(() => started?.abandon(), KILL_REPORT_MS);
-    }, options.killGraceMs);
+    }, timerMs(options.killGraceMs));
   };
   const armNoOutput = () => {
     if (options.noOutputTimeoutMs === undefined || stopReason) return;
     clearTimeout(noOutputTimer);
-    noOutputTimer = setTimeout(() => stop('timeout'), options.noOutputTimeoutMs);
+    noOutputTimer = setDeadline(options.noOutputTimeoutMs, () => stop('timeout'));
   };
   const onChunk = (stream: 'stdout' | 'stderr', buffer: OutputBuffer) => (chunk: Buffer) => {
     buffer.push(chunk);
@@ -77,33 +86,42 @@ export async function runCommand(
     armNoOutput();
   };
 
-  const deadline = setTimeout(() => stop('timeout'), options.timeoutMs);
+  // The deadline starts first: it covers the sweep, opening the shell and staging stdin too.
+  const deadline = setDeadline(options.timeoutMs, () => stop('timeout'));
   const onAbort = () => stop('abort');
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) stop('abort');
   armNoOutput();
   try {
     if (slot.pendingSweep) {
-      await slot.host.sweepSlot(slot);
-      slot.pendingSweep = false;
+      const sweep = slot.host.sweepSlot(slot).then(() => {
+        slot.pendingSweep = false;
+      });
+      await raceAbort(sweep, beforeStart.signal, 'Sweeping the slot');
     }
     started = await startCommand(
       slot,
-      { command, cwd: options.cwd, env: options.env, stdin: options.stdin, signal: options.signal },
+      { command, cwd: options.cwd, env: options.env, stdin: options.stdin, signal: beforeStart.signal },
       {
         stdout: onChunk('stdout', stdout),
         stderr: onChunk('stderr', stderr),
         pid: (reported) => {
           pid = reported;
+          launched = true;
           // The deadline may have passed before the pid was known.
           if (stopReason) kill('TERM');
         },
       },
     );
+    launched = true;
     const running = started;
     sink?.attach({ pause: () => running.pause(), resume: () => running.resume() });
     const exitCode = await started.exit;
     return buildResult(exitCode, stopReason, { stdout, stderr, started: startedAt });
   } catch (error) {
+    // Stopped before the command started: it never ran; report the timeout or abort as its result.
+    if (stopReason && !launched && slot.host.status === 'ready')
+      return buildResult(0, stopReason, { stdout, stderr, started: startedAt });
     // We threw the wedged runtime away ourselves after KILL: the command is gone, report it.
     if (stopReason && started && slot.host.status === 'ready')
       return buildResult(137, stopReason, { stdout, stderr, started: startedAt });
@@ -182,10 +200,10 @@ async function runOneShot(
   }
   const controller = new AbortController();
   let stopReason: 'timeout' | 'abort' | undefined;
-  const timer = setTimeout(() => {
+  const timer = setDeadline(options.timeoutMs, () => {
     stopReason = 'timeout';
     controller.abort();
-  }, options.timeoutMs);
+  });
   const onAbort = () => {
     stopReason = 'abort';
     controller.abort();

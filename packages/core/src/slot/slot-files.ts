@@ -1,11 +1,17 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import posixPath from 'node:path/posix';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import tarStream from 'tar-stream';
-import { BerthError, InternalError, NotFoundError } from '../errors/index.js';
+import {
+  AbortedError,
+  BerthError,
+  InternalError,
+  InvalidOptionsError,
+  NotFoundError,
+} from '../errors/index.js';
 import { shellQuote } from '../shell/shell-script.js';
 import type { ResolvedExecOptions } from './run-command.js';
 import { runCommand } from './run-command.js';
@@ -52,9 +58,11 @@ export class SlotFiles {
     if (await this.viaRuntime(read)) return bytes as Uint8Array;
     if (this.host.getArchive) {
       const archive = await this.host.getArchive(target, { signal }).catch((error: unknown) => {
-        throw new NotFoundError(`No file at ${target} in slot ${this.slot.id}.`, { cause: error });
+        throw archiveError(error, `No file at ${target} in slot ${this.slot.id}`, `Reading ${target}`);
       });
-      return readSingleFile(archive, target);
+      return readSingleFile(archive, target).catch((error: unknown) => {
+        throw archiveError(error, `No file at ${target} in slot ${this.slot.id}`, `Reading ${target}`);
+      });
     }
     const result = await runCommand(this.slot, `base64 < ${shellQuote(target)}`, {
       ...this.execDefaults(signal),
@@ -66,16 +74,36 @@ export class SlotFiles {
   }
 
   async upload(localPath: string, remoteDirectory: string, signal?: AbortSignal): Promise<void> {
+    await stat(localPath).catch((error: unknown) => {
+      throw localPathError(error, localPath);
+    });
     await this.shell(['mkdir', '-p', remoteDirectory], signal);
     const source = tar.c({ cwd: path.dirname(path.resolve(localPath)), portable: true }, [
       path.basename(localPath),
     ]);
+    // A file that vanishes or cannot be read while it is packed surfaces here, typed.
+    const packFailure = new Promise<never>((_, reject) =>
+      source.on('error', (error: unknown) => reject(localPathError(error, localPath))),
+    );
+    packFailure.catch(() => undefined);
     if (this.host.putArchive) {
-      await this.host.putArchive(remoteDirectory, Readable.from(source), { signal });
+      const put = this.host.putArchive(remoteDirectory, Readable.from(source), { signal });
+      await Promise.race([put, packFailure]).catch((error: unknown) => {
+        throw BerthError.isInstance(error)
+          ? error
+          : new InternalError(`Extracting into ${remoteDirectory} failed: ${describe(error)}.`, {
+              cause: error,
+            });
+      });
       return;
     }
     const chunks: Buffer[] = [];
-    for await (const chunk of source) chunks.push(Buffer.from(chunk as Uint8Array));
+    const pack = async () => {
+      for await (const chunk of source) chunks.push(Buffer.from(chunk as Uint8Array));
+    };
+    await Promise.race([pack(), packFailure]).catch((error: unknown) => {
+      throw BerthError.isInstance(error) ? error : localPathError(error, localPath);
+    });
     const result = await this.shellWithStdin(
       `tar -xf - -C ${shellQuote(remoteDirectory)}`,
       Buffer.concat(chunks),
@@ -86,11 +114,17 @@ export class SlotFiles {
   }
 
   async download(remotePath: string, localDirectory: string, signal?: AbortSignal): Promise<void> {
-    await mkdir(localDirectory, { recursive: true });
+    await mkdir(localDirectory, { recursive: true }).catch((error: unknown) => {
+      throw localPathError(error, localDirectory);
+    });
     let archive: Readable;
     if (this.host.getArchive) {
       archive = await this.host.getArchive(remotePath, { signal }).catch((error: unknown) => {
-        throw new NotFoundError(`Nothing at ${remotePath} in slot ${this.slot.id}.`, { cause: error });
+        throw archiveError(
+          error,
+          `Nothing at ${remotePath} in slot ${this.slot.id}`,
+          `Reading ${remotePath}`,
+        );
       });
     } else {
       const command = `tar -cf - -C ${shellQuote(posixPath.dirname(remotePath))} ${shellQuote(posixPath.basename(remotePath))} | base64`;
@@ -101,7 +135,14 @@ export class SlotFiles {
       if (result.exitCode !== 0) throw new NotFoundError(`Nothing at ${remotePath}: ${result.stderr.trim()}`);
       archive = Readable.from([Buffer.from(result.stdout.replace(/\s+/g, ''), 'base64')]);
     }
-    await pipeline(archive, tar.x({ cwd: localDirectory }), { signal });
+    await pipeline(archive, tar.x({ cwd: localDirectory }), { signal }).catch((error: unknown) => {
+      if (BerthError.isInstance(error)) throw error;
+      if (signal?.aborted) throw new AbortedError(`Downloading ${remotePath} was aborted.`, { cause: error });
+      throw new InternalError(
+        `Downloading ${remotePath} into ${localDirectory} failed: ${describe(error)}. Check that the local directory is writable and has space.`,
+        { cause: error },
+      );
+    });
   }
 
   /**
@@ -130,6 +171,49 @@ export class SlotFiles {
   private shellWithStdin(command: string, stdin: Uint8Array, signal?: AbortSignal) {
     return runCommand(this.slot, command, { ...this.execDefaults(signal), stdin });
   }
+}
+
+/**
+ * A backend's archive call failed. Its typed errors keep their code (only a missing path is
+ * NOT_FOUND: a lost host, a refused request or a timeout each say what they were); an untyped one
+ * (a backend that did not map it) becomes NOT_FOUND for ENOENT, else INTERNAL, with it as `cause`.
+ */
+function archiveError(error: unknown, missing: string, what: string): BerthError {
+  if (BerthError.isInstance(error)) {
+    if (error.code === 'NOT_FOUND')
+      return new NotFoundError(`${missing}: ${error.message}`, { cause: error });
+    return error;
+  }
+  if (errnoCode(error) === 'ENOENT') return new NotFoundError(`${missing}.`, { cause: error });
+  return new InternalError(`${what} failed: ${describe(error)}.`, { cause: error });
+}
+
+/** A local path given to upload/download could not be used: typed, with the Node error as `cause`. */
+function localPathError(error: unknown, localPath: string): BerthError {
+  if (BerthError.isInstance(error)) return error;
+  const code = errnoCode(error);
+  if (code === 'ENOENT')
+    return new NotFoundError(`The local path ${localPath} does not exist; check the path you passed.`, {
+      cause: error,
+    });
+  if (code === 'EACCES' || code === 'EPERM')
+    return new InvalidOptionsError(
+      'localPath',
+      `${localPath} is not accessible (${code}): ${describe(error)}.`,
+      {
+        cause: error,
+      },
+    );
+  return new InternalError(`Using the local path ${localPath} failed: ${describe(error)}.`, { cause: error });
+}
+
+function errnoCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function describe(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\.$/, '');
 }
 
 async function readSingleFile(archive: Readable, target: string): Promise<Uint8Array> {
