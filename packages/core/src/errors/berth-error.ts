@@ -59,9 +59,9 @@ export class BerthError extends Error {
 
   /** True when `value` is an instance of this class (or a subclass), from any copy of `@berth/core`. */
   static isInstance<T>(this: BrandedClass<T>, value: unknown): value is T {
-    return (
-      typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[this.brand] === true
-    );
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class asked, so its own brand is checked.
+    const brand = this.brand;
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
   }
 
   /** True when `value` is a BerthError with the given code. */

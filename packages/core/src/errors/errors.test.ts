@@ -22,7 +22,11 @@ import {
 /** One instance of every error class, with the code it must carry. */
 const samples = [
   { cls: InvalidOptionsError, error: new InvalidOptionsError('x', 'bad'), code: 'INVALID_OPTIONS' },
-  { cls: BackendUnavailableError, error: new BackendUnavailableError('down', []), code: 'BACKEND_UNAVAILABLE' },
+  {
+    cls: BackendUnavailableError,
+    error: new BackendUnavailableError('down', []),
+    code: 'BACKEND_UNAVAILABLE',
+  },
   { cls: AuthenticationError, error: new AuthenticationError('no'), code: 'AUTHENTICATION' },
   { cls: NotFoundError, error: new NotFoundError('gone'), code: 'NOT_FOUND' },
   { cls: CapacityError, error: new CapacityError('full', 10), code: 'CAPACITY' },
@@ -31,10 +35,18 @@ const samples = [
   { cls: ExecTimeoutError, error: new ExecTimeoutError('late'), code: 'EXEC_TIMEOUT' },
   { cls: SlotStateError, error: new SlotStateError('stale'), code: 'SLOT_STATE' },
   { cls: HostLostError, error: new HostLostError('h', 'killed'), code: 'HOST_LOST' },
-  { cls: SlotRuntimeLostError, error: new SlotRuntimeLostError('h/slot_0', 'dropped'), code: 'SLOT_RUNTIME_LOST' },
+  {
+    cls: SlotRuntimeLostError,
+    error: new SlotRuntimeLostError('h/slot_0', 'dropped'),
+    code: 'SLOT_RUNTIME_LOST',
+  },
   { cls: PoolClosedError, error: new PoolClosedError(), code: 'POOL_CLOSED' },
   { cls: PoolDrainingError, error: new PoolDrainingError(), code: 'POOL_DRAINING' },
-  { cls: CapabilityUnsupportedError, error: new CapabilityUnsupportedError('x', 'y'), code: 'CAPABILITY_UNSUPPORTED' },
+  {
+    cls: CapabilityUnsupportedError,
+    error: new CapabilityUnsupportedError('x', 'y'),
+    code: 'CAPABILITY_UNSUPPORTED',
+  },
   { cls: InternalError, error: new InternalError('bug'), code: 'INTERNAL' },
   { cls: ShellClosedError, error: new ShellClosedError('closed'), code: 'HOST_LOST' },
 ] as const;
