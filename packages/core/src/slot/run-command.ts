@@ -1,5 +1,6 @@
 import {
   AbortedError,
+  BerthError,
   CapabilityUnsupportedError,
   HostLostError,
   InternalError,
@@ -156,6 +157,11 @@ async function runtimeLossError(slot: SlotRecord, error: unknown): Promise<unkno
     }
   }
   if (host.status === 'lost') return new HostLostError(host.id, host.lostReason ?? 'lost', { cause: error });
+  // The shell went with a host being removed (scaled down, pool closing): internal, never thrown as is.
+  if (ShellClosedError.isInstance(error))
+    return new HostLostError(host.id, `it is being removed (${error.message.replace(/\.$/, '')})`, {
+      cause: error,
+    });
   return error;
 }
 
@@ -222,7 +228,10 @@ async function runOneShot(
     return buildResult(result.exitCode, stopReason, collected);
   } catch (error) {
     if (stopReason) return buildResult(EXIT_TIMEOUT, stopReason, collected);
-    throw error instanceof Error ? error : new InternalError(String(error));
+    if (BerthError.isInstance(error)) throw error;
+    throw new InternalError(`Running ${JSON.stringify(command)} on ${slot.id} failed: ${String(error)}`, {
+      cause: error,
+    });
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
