@@ -7,6 +7,7 @@ import { registerLeaseContract } from './lease-contract.js';
 import { registerLifecycleContract } from './lifecycle-contract.js';
 import { registerPoolContract } from './pool-contract.js';
 import { registerProcessContract } from './process-contract.js';
+import { registerWaitsContract } from './waits-contract.js';
 
 /**
  * Registers the contract every backend must pass (with vitest `describe` / `it`), run through a
@@ -44,5 +45,6 @@ export function runBackendConformance<Spec>(options: ConformanceOptions<Spec>): 
     registerLeaseContract(context);
     registerProcessContract(context);
     registerPoolContract(context);
+    registerWaitsContract(context);
   });
 }

@@ -5,6 +5,7 @@ import {
   HostLostError,
   InternalError,
   SlotRuntimeLostError,
+  throwIfAborted,
 } from '../errors/index.js';
 import { OutputBuffer } from '../shell/output-buffer.js';
 import { ShellClosedError } from '../shell/shell-session.js';
@@ -94,6 +95,10 @@ export async function runCommand(
   if (options.signal?.aborted) stop('abort');
   armNoOutput();
   try {
+    // Start on a later tick: an abort issued right after exec() returned is honoured before anything
+    // reaches the host (an in-host runtime may not be able to take a started request back).
+    await Promise.resolve();
+    throwIfAborted(beforeStart.signal, 'Starting the command');
     if (slot.pendingSweep) {
       const sweep = slot.host.sweepSlot(slot).then(() => {
         slot.pendingSweep = false;

@@ -39,7 +39,13 @@ export class SlotFiles {
       const pack = tarStream.pack();
       pack.entry({ name: posixPath.basename(target), mode, size: data.byteLength }, Buffer.from(data));
       pack.finalize();
-      await this.host.putArchive(directory, pack as unknown as Readable, { signal });
+      await this.host
+        .putArchive(directory, pack as unknown as Readable, { signal })
+        .catch((error: unknown) => {
+          throw BerthError.isInstance(error)
+            ? error
+            : new InternalError(`Writing ${target} failed: ${describe(error)}.`, { cause: error });
+        });
       return;
     }
     const result = await this.shellWithStdin(
