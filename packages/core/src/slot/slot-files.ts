@@ -8,6 +8,7 @@ import tarStream from 'tar-stream';
 import {
   AbortedError,
   BerthError,
+  ExecTimeoutError,
   InternalError,
   InvalidOptionsError,
   NotFoundError,
@@ -16,6 +17,7 @@ import { shellQuote } from '../shell/shell-script.js';
 import type { ResolvedExecOptions } from './run-command.js';
 import { runCommand } from './run-command.js';
 import type { SlotRecord } from './slot-record.js';
+import type { ExecResult } from './slot-types.js';
 
 /**
  * File transfer for a slot: through the backend's archive API where it has one (tar in and out,
@@ -70,10 +72,13 @@ export class SlotFiles {
         throw archiveError(error, `No file at ${target} in slot ${this.slot.id}`, `Reading ${target}`);
       });
     }
-    const result = await runCommand(this.slot, `base64 < ${shellQuote(target)}`, {
-      ...this.execDefaults(signal),
-      maxOutputBytes: Number.MAX_SAFE_INTEGER,
-    });
+    const result = throwIfStopped(
+      await runCommand(this.slot, `base64 < ${shellQuote(target)}`, {
+        ...this.execDefaults(signal),
+        maxOutputBytes: Number.MAX_SAFE_INTEGER,
+      }),
+      `Reading ${target}`,
+    );
     if (result.exitCode !== 0)
       throw new NotFoundError(`No file at ${target} in slot ${this.slot.id}: ${result.stderr.trim()}`);
     return Buffer.from(result.stdout.replace(/\s+/g, ''), 'base64');
@@ -134,10 +139,13 @@ export class SlotFiles {
       });
     } else {
       const command = `tar -cf - -C ${shellQuote(posixPath.dirname(remotePath))} ${shellQuote(posixPath.basename(remotePath))} | base64`;
-      const result = await runCommand(this.slot, command, {
-        ...this.execDefaults(signal),
-        maxOutputBytes: Number.MAX_SAFE_INTEGER,
-      });
+      const result = throwIfStopped(
+        await runCommand(this.slot, command, {
+          ...this.execDefaults(signal),
+          maxOutputBytes: Number.MAX_SAFE_INTEGER,
+        }),
+        `Reading ${remotePath}`,
+      );
       if (result.exitCode !== 0) throw new NotFoundError(`Nothing at ${remotePath}: ${result.stderr.trim()}`);
       archive = Readable.from([Buffer.from(result.stdout.replace(/\s+/g, ''), 'base64')]);
     }
@@ -170,13 +178,29 @@ export class SlotFiles {
 
   private async shell(argv: readonly string[], signal?: AbortSignal): Promise<void> {
     if (!this.slot.host.shellAvailable) return;
-    const result = await runCommand(this.slot, argv, this.execDefaults(signal));
+    const result = throwIfStopped(
+      await runCommand(this.slot, argv, this.execDefaults(signal)),
+      argv.join(' '),
+    );
     if (result.exitCode !== 0) throw new InternalError(`${argv.join(' ')} failed: ${result.stderr.trim()}`);
   }
 
-  private shellWithStdin(command: string, stdin: Uint8Array, signal?: AbortSignal) {
-    return runCommand(this.slot, command, { ...this.execDefaults(signal), stdin });
+  private async shellWithStdin(command: string, stdin: Uint8Array, signal?: AbortSignal) {
+    return throwIfStopped(
+      await runCommand(this.slot, command, { ...this.execDefaults(signal), stdin }),
+      command,
+    );
   }
+}
+
+/** A transfer through the slot's shell that was aborted or ran out of time throws, typed. */
+function throwIfStopped(result: ExecResult, what: string): ExecResult {
+  if (result.aborted) throw new AbortedError(`${what} was aborted.`);
+  if (result.timedOut)
+    throw new ExecTimeoutError(
+      `${what} did not finish within the pool's execTimeoutMs; raise it for large transfers.`,
+    );
+  return result;
 }
 
 /**
