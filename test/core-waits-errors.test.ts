@@ -262,6 +262,23 @@ describe('waits end: release and close', () => {
 });
 
 describe('errors say the truth: files and staging', () => {
+  it('a file transfer aborted midway (by its signal, or by release()) throws ABORTED, not a raw AbortError', async () => {
+    const pool = await startedPool();
+    const slot = await pool.acquire();
+    const big = Buffer.alloc(64 * 1024 * 1024, 0x62);
+    const controller = new AbortController();
+    const writing = slot.writeFile('big.bin', big, { signal: controller.signal });
+    setImmediate(() => controller.abort());
+    const aborted = await errorOf(writing);
+    expect(aborted.code, aborted.message).toBe('ABORTED');
+
+    const released = slot.writeFile('big2.bin', big);
+    setImmediate(() => void slot.release());
+    const stopped = await errorOf(released);
+    expect(stopped.code, stopped.message).toBe('ABORTED');
+    while (pool.stats().slots.available !== 1) await new Promise((resolve) => setTimeout(resolve, 10));
+  });
+
   it("upload('/nonexistent') throws NOT_FOUND with the Node error as cause, not a raw ENOENT", async () => {
     const pool = await startedPool();
     const slot = await pool.acquire();

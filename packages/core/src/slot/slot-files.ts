@@ -44,9 +44,7 @@ export class SlotFiles {
       await this.host
         .putArchive(directory, pack as unknown as Readable, { signal })
         .catch((error: unknown) => {
-          throw BerthError.isInstance(error)
-            ? error
-            : new InternalError(`Writing ${target} failed: ${describe(error)}.`, { cause: error });
+          throw transferError(error, signal, `Writing ${target}`);
         });
       return;
     }
@@ -66,10 +64,20 @@ export class SlotFiles {
     if (await this.viaRuntime(read)) return bytes as Uint8Array;
     if (this.host.getArchive) {
       const archive = await this.host.getArchive(target, { signal }).catch((error: unknown) => {
-        throw archiveError(error, `No file at ${target} in slot ${this.slot.id}`, `Reading ${target}`);
+        throw archiveError(
+          error,
+          signal,
+          `No file at ${target} in slot ${this.slot.id}`,
+          `Reading ${target}`,
+        );
       });
       return readSingleFile(archive, target).catch((error: unknown) => {
-        throw archiveError(error, `No file at ${target} in slot ${this.slot.id}`, `Reading ${target}`);
+        throw archiveError(
+          error,
+          signal,
+          `No file at ${target} in slot ${this.slot.id}`,
+          `Reading ${target}`,
+        );
       });
     }
     const result = throwIfStopped(
@@ -100,11 +108,7 @@ export class SlotFiles {
     if (this.host.putArchive) {
       const put = this.host.putArchive(remoteDirectory, Readable.from(source), { signal });
       await Promise.race([put, packFailure]).catch((error: unknown) => {
-        throw BerthError.isInstance(error)
-          ? error
-          : new InternalError(`Extracting into ${remoteDirectory} failed: ${describe(error)}.`, {
-              cause: error,
-            });
+        throw transferError(error, signal, `Extracting into ${remoteDirectory}`);
       });
       return;
     }
@@ -133,6 +137,7 @@ export class SlotFiles {
       archive = await this.host.getArchive(remotePath, { signal }).catch((error: unknown) => {
         throw archiveError(
           error,
+          signal,
           `Nothing at ${remotePath} in slot ${this.slot.id}`,
           `Reading ${remotePath}`,
         );
@@ -208,13 +213,27 @@ function throwIfStopped(result: ExecResult, what: string): ExecResult {
  * NOT_FOUND: a lost host, a refused request or a timeout each say what they were); an untyped one
  * (a backend that did not map it) becomes NOT_FOUND for ENOENT, else INTERNAL, with it as `cause`.
  */
-function archiveError(error: unknown, missing: string, what: string): BerthError {
+function archiveError(
+  error: unknown,
+  signal: AbortSignal | undefined,
+  missing: string,
+  what: string,
+): BerthError {
+  if (!BerthError.isInstance(error) && signal?.aborted)
+    return new AbortedError(`${what} was aborted.`, { cause: error });
   if (BerthError.isInstance(error)) {
     if (error.code === 'NOT_FOUND')
       return new NotFoundError(`${missing}: ${error.message}`, { cause: error });
     return error;
   }
   if (errnoCode(error) === 'ENOENT') return new NotFoundError(`${missing}.`, { cause: error });
+  return new InternalError(`${what} failed: ${describe(error)}.`, { cause: error });
+}
+
+/** A transfer failed: typed errors as they are, an abort as ABORTED, anything else INTERNAL with its cause. */
+function transferError(error: unknown, signal: AbortSignal | undefined, what: string): BerthError {
+  if (BerthError.isInstance(error)) return error;
+  if (signal?.aborted) return new AbortedError(`${what} was aborted.`, { cause: error });
   return new InternalError(`${what} failed: ${describe(error)}.`, { cause: error });
 }
 
