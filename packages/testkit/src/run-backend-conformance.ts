@@ -8,6 +8,7 @@ import { registerLeaseContract } from './lease-contract.js';
 import { registerLifecycleContract } from './lifecycle-contract.js';
 import { registerPoolContract } from './pool-contract.js';
 import { registerProcessContract } from './process-contract.js';
+import { registerWaitsContract } from './waits-contract.js';
 
 /**
  * Registers the contract every backend must pass (with vitest `describe` / `it`), run through a
@@ -46,5 +47,6 @@ export function runBackendConformance<Spec>(options: ConformanceOptions<Spec>): 
     registerProcessContract(context);
     registerIsolationContract(context);
     registerPoolContract(context);
+    registerWaitsContract(context);
   });
 }

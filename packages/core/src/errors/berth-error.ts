@@ -2,8 +2,11 @@
  * The one error base of Berth. Every error the SDK throws is a `BerthError` with a stable `code`,
  * a `retryable` flag and the engine's original error as `cause`.
  *
- * `isInstance` uses a `Symbol.for` brand rather than `instanceof`, so errors stay recognisable
+ * `isInstance` uses `Symbol.for` brands rather than `instanceof`, so errors stay recognisable
  * when two copies of `@berth/core` end up in one dependency tree (a backend plugin bundling its own).
+ * Every class has a brand of its own (its static `brand`); an instance carries the brands of its
+ * class and of every class above it, so `HostLostError.isInstance(error)` is true only for a
+ * `HostLostError` (or a subclass), and `BerthError.isInstance(error)` for any Berth error.
  */
 const BRAND = Symbol.for('berth.error');
 
@@ -29,8 +32,15 @@ export interface BerthErrorOptions {
   retryable?: boolean;
 }
 
+/** A class of Berth error, as seen by `isInstance`: its brand and its instances' type. */
+interface BrandedClass<T> {
+  readonly brand: symbol;
+  readonly prototype: T;
+}
+
 export class BerthError extends Error {
-  readonly [BRAND] = true;
+  /** The brand of this class; each subclass declares its own (`Symbol.for('berth.error.<Name>')`). */
+  static readonly brand: symbol = BRAND;
   readonly code: BerthErrorCode;
   readonly retryable: boolean;
 
@@ -39,10 +49,19 @@ export class BerthError extends Error {
     this.name = 'BerthError';
     this.code = code;
     this.retryable = options.retryable ?? false;
+    // Stamp the brand of every class from the constructed one up to BerthError.
+    const stamps = this as unknown as Record<symbol, boolean>;
+    for (let cls: unknown = new.target; typeof cls === 'function'; cls = Object.getPrototypeOf(cls)) {
+      if (Object.hasOwn(cls, 'brand')) stamps[(cls as unknown as BrandedClass<unknown>).brand] = true;
+      if (cls === BerthError) break;
+    }
   }
 
-  static isInstance(value: unknown): value is BerthError {
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  /** True when `value` is an instance of this class (or a subclass), from any copy of `@berth/core`. */
+  static isInstance<T>(this: BrandedClass<T>, value: unknown): value is T {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class asked, so its own brand is checked.
+    const brand = this.brand;
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
   }
 
   /** True when `value` is a BerthError with the given code. */

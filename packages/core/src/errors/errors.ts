@@ -2,6 +2,7 @@ import { BerthError, type BerthErrorOptions } from './berth-error.js';
 
 /** Options failed validation. `field` is the dotted path of the offending option. */
 export class InvalidOptionsError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.InvalidOptionsError');
   readonly field: string;
   constructor(field: string, message: string, options?: BerthErrorOptions) {
     super('INVALID_OPTIONS', `Invalid option \`${field}\`: ${message}`, options);
@@ -12,6 +13,7 @@ export class InvalidOptionsError extends BerthError {
 
 /** The engine could not be reached. `tried` lists every address/socket attempted. */
 export class BackendUnavailableError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.BackendUnavailableError');
   readonly tried: readonly string[];
   constructor(message: string, tried: readonly string[], options?: BerthErrorOptions) {
     const list = tried.length > 0 ? ` Tried: ${tried.join(', ')}.` : '';
@@ -22,6 +24,7 @@ export class BackendUnavailableError extends BerthError {
 }
 
 export class AuthenticationError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.AuthenticationError');
   constructor(message: string, options?: BerthErrorOptions) {
     super('AUTHENTICATION', message, options);
     this.name = 'AuthenticationError';
@@ -29,6 +32,7 @@ export class AuthenticationError extends BerthError {
 }
 
 export class NotFoundError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.NotFoundError');
   constructor(message: string, options?: BerthErrorOptions) {
     super('NOT_FOUND', message, options);
     this.name = 'NotFoundError';
@@ -37,6 +41,7 @@ export class NotFoundError extends BerthError {
 
 /** The engine refused for lack of capacity; try again after `retryAfterMs`. */
 export class CapacityError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.CapacityError');
   readonly retryAfterMs: number | undefined;
   constructor(message: string, retryAfterMs?: number, options?: BerthErrorOptions) {
     super('CAPACITY', message, { retryable: true, ...options });
@@ -46,6 +51,7 @@ export class CapacityError extends BerthError {
 }
 
 export class AcquireTimeoutError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.AcquireTimeoutError');
   constructor(message: string, options?: BerthErrorOptions) {
     super('ACQUIRE_TIMEOUT', message, { retryable: true, ...options });
     this.name = 'AcquireTimeoutError';
@@ -53,6 +59,7 @@ export class AcquireTimeoutError extends BerthError {
 }
 
 export class AbortedError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.AbortedError');
   constructor(message = 'The operation was aborted.', options?: BerthErrorOptions) {
     super('ABORTED', message, options);
     this.name = 'AbortedError';
@@ -60,6 +67,7 @@ export class AbortedError extends BerthError {
 }
 
 export class ExecTimeoutError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.ExecTimeoutError');
   constructor(message: string, options?: BerthErrorOptions) {
     super('EXEC_TIMEOUT', message, options);
     this.name = 'ExecTimeoutError';
@@ -68,6 +76,7 @@ export class ExecTimeoutError extends BerthError {
 
 /** An illegal slot state transition, or a stale lease used after release. */
 export class SlotStateError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.SlotStateError');
   constructor(message: string, options?: BerthErrorOptions) {
     super('SLOT_STATE', message, options);
     this.name = 'SlotStateError';
@@ -76,6 +85,7 @@ export class SlotStateError extends BerthError {
 
 /** The host under a slot died (container killed, allocation stopped, shell gone). */
 export class HostLostError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.HostLostError');
   readonly hostId: string;
   constructor(hostId: string, reason: string, options?: BerthErrorOptions) {
     super(
@@ -97,6 +107,7 @@ export class HostLostError extends BerthError {
  * use. Retry the command on the same slot.
  */
 export class SlotRuntimeLostError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.SlotRuntimeLostError');
   readonly slotId: string;
   constructor(slotId: string, reason: string, options?: BerthErrorOptions) {
     super(
@@ -111,6 +122,7 @@ export class SlotRuntimeLostError extends BerthError {
 }
 
 export class PoolClosedError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.PoolClosedError');
   constructor(
     message = 'The pool is closed; create a new pool to acquire slots.',
     options?: BerthErrorOptions,
@@ -121,6 +133,7 @@ export class PoolClosedError extends BerthError {
 }
 
 export class PoolDrainingError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.PoolDrainingError');
   constructor(
     message = 'The pool is draining and configured to fail fast; call pool.resume() to accept acquires again.',
     options?: BerthErrorOptions,
@@ -131,6 +144,7 @@ export class PoolDrainingError extends BerthError {
 }
 
 export class CapabilityUnsupportedError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.CapabilityUnsupportedError');
   readonly capability: string;
   constructor(backendId: string, capability: string, hint?: string) {
     super(
@@ -143,6 +157,7 @@ export class CapabilityUnsupportedError extends BerthError {
 }
 
 export class InternalError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.InternalError');
   constructor(message: string, options?: BerthErrorOptions) {
     super('INTERNAL', message, options);
     this.name = 'InternalError';

@@ -11,10 +11,16 @@ import type {
   HostV1,
   OneShotResultV1,
   OneShotRunOptionsV1,
+  SlotUserV1,
   WaitOptions,
 } from '../backend/v1/types.js';
-import { throwIfAborted } from '../errors/index.js';
+import { CapabilityUnsupportedError, throwIfAborted } from '../errors/index.js';
 import { localShellEnv, type ResolvedLocalHostSpec } from './local-host-spec.js';
+
+/** This process extracts and packs as itself: a slot's own user (isolation 'user') goes through its shell. */
+function asRootOnly(operation: string): CapabilityUnsupportedError {
+  return new CapabilityUnsupportedError('local', `${operation} as a slot user`);
+}
 
 /** A local host: a directory tree on this machine; shells are child processes. */
 export class LocalHost implements HostV1 {
@@ -96,11 +102,17 @@ export class LocalHost implements HostV1 {
     });
   }
 
-  async putArchive(directory: string, archive: Readable, options: WaitOptions = {}): Promise<void> {
+  async putArchive(
+    directory: string,
+    archive: Readable,
+    options: WaitOptions & { user?: SlotUserV1 } = {},
+  ): Promise<void> {
+    if (options.user) throw asRootOnly('putArchive');
     await pipeline(archive, tar.x({ cwd: directory }), { signal: options.signal });
   }
 
-  async getArchive(target: string, options: WaitOptions = {}): Promise<Readable> {
+  async getArchive(target: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Readable> {
+    if (options.user) throw asRootOnly('getArchive');
     throwIfAborted(options.signal);
     await stat(target);
     const output = new PassThrough();

@@ -1,4 +1,5 @@
 import { AbortedError, AcquireTimeoutError } from '../errors/index.js';
+import { setDeadline } from '../waits/timer-ms.js';
 
 export interface Waiter<T> {
   readonly profile: string;
@@ -57,7 +58,8 @@ export class AcquireQueue<T> {
         waiter.reject(
           new AbortedError('acquire() was aborted while waiting for a slot.', { cause: signal?.reason }),
         );
-      timer = setTimeout(() => waiter.reject(new AcquireTimeoutError(describeTimeout())), timeoutMs);
+      // Infinity (or ≥ 2^31 ms) waits for ever instead of overflowing Node's timer into 1 ms.
+      timer = setDeadline(timeoutMs, () => waiter.reject(new AcquireTimeoutError(describeTimeout())));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
     });

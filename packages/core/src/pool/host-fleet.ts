@@ -1,12 +1,13 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { HostV1 } from '../backend/v1/types.js';
-import { BerthError, InternalError } from '../errors/index.js';
+import { BerthError, CapacityError, InternalError } from '../errors/index.js';
 import { claimHost, releaseClaim, renewClaim } from '../host/host-lease.js';
 import { buildHostLabels, hashSpec } from '../host/labels.js';
 import { ManagedHost } from '../host/managed-host.js';
 import { CURRENT_OWNER } from '../host/owner-identity.js';
 import type { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
+import { timeoutSignal, timerMs } from '../waits/timer-ms.js';
 import { LatencyWindow } from './latency-window.js';
 import type { PoolEvents } from './pool-events.js';
 import type { ResolvedPoolOptions, ResolvedProfileOptions } from './pool-options.js';
@@ -79,7 +80,7 @@ export class HostFleet {
     }
     if (Date.now() < fleet.retryAtMs) {
       const delay = fleet.retryAtMs - Date.now();
-      setTimeout(() => this.callbacks.capacityChanged(name), delay).unref();
+      setTimeout(() => this.callbacks.capacityChanged(name), timerMs(delay)).unref();
     }
   }
 
@@ -100,7 +101,7 @@ export class HostFleet {
     fleet.creating += 1;
     this.events.emit('host:creating', { profile: name });
     const started = performance.now();
-    const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.options.createTimeoutMs)]);
+    const signal = AbortSignal.any([this.shutdown.signal, timeoutSignal(this.options.createTimeoutMs)]);
     let backendHost: HostV1 | undefined;
     let succeeded = false;
     try {
@@ -138,7 +139,7 @@ export class HostFleet {
       const failure = error instanceof Error ? error : new InternalError(String(error));
       fleet.lastError = failure;
       fleet.consecutiveFailures += 1;
-      fleet.retryAtMs = Date.now() + Math.min(30_000, 250 * 2 ** Math.min(fleet.consecutiveFailures, 7));
+      fleet.retryAtMs = Date.now() + retryDelayMs(failure, fleet.consecutiveFailures);
       if (!this.shutdown.signal.aborted) {
         this.events.emit('host:error', { profile: name, error: failure });
         if (!isRetryable(failure)) this.callbacks.createFailedPermanently(name, failure);
@@ -158,8 +159,8 @@ export class HostFleet {
       profile,
       this.profile(profile).options.slotsPerHost,
       {
-        shellStartTimeoutMs: this.options.shellStartTimeoutMs,
-        controlTimeoutMs: this.options.controlTimeoutMs,
+        shellStartTimeoutMs: timerMs(this.options.shellStartTimeoutMs),
+        controlTimeoutMs: timerMs(this.options.controlTimeoutMs),
         onSlotState: (slot, from, to) => this.callbacks.slotState(slot, from, to),
         onLost: (host, reason) => this.onLost(host, reason),
         onWarning: (error) => this.events.emit('host:error', { profile, error }),
@@ -285,6 +286,17 @@ export class HostFleet {
 
 /** Bound on the sweep before a host is removed; removal goes ahead whatever it found. */
 const SWEEP_BEFORE_REMOVE_MS = 5_000;
+
+/**
+ * How long scale-up waits after a failed creation: exponential from 500 ms to 30 s, or, when the
+ * engine said how long to wait (`CapacityError.retryAfterMs`: a rate limit, a full cluster), that.
+ */
+export function retryDelayMs(error: Error, consecutiveFailures: number): number {
+  const backoff = Math.min(30_000, 250 * 2 ** Math.min(consecutiveFailures, 7));
+  if (CapacityError.isInstance(error) && error.retryAfterMs !== undefined && error.retryAfterMs >= 0)
+    return error.retryAfterMs;
+  return backoff;
+}
 
 function isRetryable(error: Error): boolean {
   if (!BerthError.isInstance(error)) return true;

@@ -9,6 +9,11 @@ import { POOL_EVENT_NAMES, type PoolListeners } from './pool-events.js';
 
 const ms = (name: string) =>
   z.number({ error: `expected ${name} in milliseconds` }).positive({ error: 'must be > 0 (milliseconds)' });
+/** A deadline or interval where `Infinity` means "never" (timers treat ≥ 2^31 ms the same way). */
+const msOrNever = (name: string) =>
+  z.custom<number>((value) => typeof value === 'number' && value > 0, {
+    error: `expected ${name} in milliseconds, > 0 (Infinity: no deadline)`,
+  });
 const count = z.number().int({ error: 'must be a whole number' });
 
 const profileSchema = z
@@ -17,7 +22,7 @@ const profileSchema = z
     maxHosts: count.positive({ error: 'must be ≥ 1' }).default(1),
     slotsPerHost: count.positive({ error: 'must be ≥ 1; a host needs at least one slot' }).default(1),
     /** Hosts idle longer than this are removed, down to `minHosts`. */
-    idleTimeoutMs: ms('idleTimeoutMs').optional(),
+    idleTimeoutMs: msOrNever('idleTimeoutMs').optional(),
     /**
      * `directory` (default): a host's slots share its user; the host is the boundary. `user`: each
      * slot its own uid and a 0700 workspace; commands and file operations run as that uid.
@@ -43,23 +48,23 @@ const poolSchema = z
     persist: z.boolean().default(true),
     profiles: z.record(z.string().min(1), profileSchema).optional(),
     defaultProfile: z.string().optional(),
-    acquireTimeoutMs: ms('acquireTimeoutMs').default(120_000),
-    execTimeoutMs: ms('execTimeoutMs').default(600_000),
+    acquireTimeoutMs: msOrNever('acquireTimeoutMs').default(120_000),
+    execTimeoutMs: msOrNever('execTimeoutMs').default(600_000),
     maxOutputBytes: count.positive().default(8 * 1024 * 1024),
     killGraceMs: z.number().nonnegative().default(1_000),
     resetOnRelease: z.boolean().default(true),
     maxConcurrentCreates: count.positive().default(4),
-    idleTimeoutMs: ms('idleTimeoutMs').default(300_000),
-    healthCheckIntervalMs: ms('healthCheckIntervalMs').default(10_000),
+    idleTimeoutMs: msOrNever('idleTimeoutMs').default(300_000),
+    healthCheckIntervalMs: msOrNever('healthCheckIntervalMs').default(10_000),
     leaseTtlMs: ms('leaseTtlMs').default(60_000),
-    reapIntervalMs: ms('reapIntervalMs').default(300_000),
+    reapIntervalMs: msOrNever('reapIntervalMs').default(300_000),
     reapGraceMs: ms('reapGraceMs').optional(),
-    hostLifetimeMs: ms('hostLifetimeMs').default(24 * 3_600_000),
+    hostLifetimeMs: msOrNever('hostLifetimeMs').default(24 * 3_600_000),
     drainMode: z.enum(['wait', 'fail']).default('wait'),
-    createTimeoutMs: ms('createTimeoutMs').default(300_000),
-    shellStartTimeoutMs: ms('shellStartTimeoutMs').default(30_000),
-    controlTimeoutMs: ms('controlTimeoutMs').default(30_000),
-    closeTimeoutMs: ms('closeTimeoutMs').default(30_000),
+    createTimeoutMs: msOrNever('createTimeoutMs').default(300_000),
+    shellStartTimeoutMs: msOrNever('shellStartTimeoutMs').default(30_000),
+    controlTimeoutMs: msOrNever('controlTimeoutMs').default(30_000),
+    closeTimeoutMs: msOrNever('closeTimeoutMs').default(30_000),
     handleSignals: z.boolean().default(true),
   })
   .strict();

@@ -13,6 +13,7 @@ import { LeasedSlot, type LeaseOwner } from '../slot/leased-slot.js';
 import type { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
 import type { ExecResult, ReleaseOptions, Slot } from '../slot/slot-types.js';
+import { isForever, timeoutSignal, timerMs } from '../waits/timer-ms.js';
 import { AcquireQueue } from './acquire-queue.js';
 import { adoptAndReap } from './adopt-hosts.js';
 import { type BatchItem, type BatchOptions, type BatchOutcome, runBatch } from './exec-batch.js';
@@ -36,8 +37,13 @@ export interface AcquireOptions {
 export interface CloseOptions {
   /** Stop and remove every host, even in persist mode. */
   forceRemove?: boolean;
-  /** How long to wait for leased slots to be released before closing anyway. */
+  /**
+   * How long to wait for leased slots to be released before closing anyway, and the bound on
+   * letting the hosts go after that. Default: the pool's `closeTimeoutMs`; `Infinity` waits for ever.
+   */
   timeoutMs?: number;
+  /** Aborting stops waiting for leased slots: the pool closes at once (hosts still let go, bounded). */
+  signal?: AbortSignal;
 }
 
 export interface DrainOptions {
@@ -59,6 +65,8 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
   private readonly idleListeners = new Set<() => void>();
   private draining: 'wait' | 'fail' | undefined;
   private closing: Promise<void> | undefined;
+  /** Past the wait for leases: the hosts are being let go and leased slots say POOL_CLOSED. */
+  private tornDown = false;
   private unregisterExit: (() => void) | undefined;
   private readonly leaseOwner: LeaseOwner;
   private acquiredTotal = 0;
@@ -77,7 +85,11 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
       },
       slotState: (slot, from, to) => this.onSlotState(slot, from, to),
     });
+    const pool = this;
     this.leaseOwner = {
+      get closed() {
+        return pool.tornDown;
+      },
       execDefaults: {
         timeoutMs: this.options.execTimeoutMs,
         maxOutputBytes: this.options.maxOutputBytes,
@@ -109,6 +121,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
       throw error;
     }
     const every = (ms: number, work: () => Promise<void>) => {
+      if (isForever(ms)) return; // an interval of Infinity: never
       let running = false;
       const timer = setInterval(() => {
         if (running || this.closing) return;
@@ -196,13 +209,26 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
    * the next process to adopt. `forceRemove: true` or `persist: false`: hosts are removed.
    */
   close(options: CloseOptions = {}): Promise<void> {
-    this.closing ??= (async () => {
+    if (this.closing) return this.closing;
+    const timeoutMs = options.timeoutMs ?? this.options.closeTimeoutMs;
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+      return Promise.reject(
+        new InvalidOptionsError(
+          'timeoutMs',
+          `expected a number of milliseconds ≥ 0, got ${String(timeoutMs)}.`,
+        ),
+      );
+    }
+    this.closing = (async () => {
       this.queue.rejectAll(() => new PoolClosedError());
       for (const timer of this.timers) clearInterval(timer);
-      const timeoutMs = options.timeoutMs ?? this.options.closeTimeoutMs;
-      await this.whenNoLeases(AbortSignal.timeout(timeoutMs)).catch(() => undefined);
+      const deadline = timeoutSignal(timeoutMs);
+      await this.whenNoLeases(options.signal ? AbortSignal.any([deadline, options.signal]) : deadline).catch(
+        () => undefined,
+      );
+      this.tornDown = true;
       const destroy = options.forceRemove === true || !this.options.persist;
-      await this.fleet.closeAll(destroy, timeoutMs);
+      await this.fleet.closeAll(destroy, timerMs(timeoutMs));
       await this.options.backend.dispose?.();
       this.unregisterExit?.();
       this.emit('pool:closed');
@@ -307,6 +333,8 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
 
   private whenNoLeases(signal?: AbortSignal): Promise<void> {
     if (this.leasedTotal() === 0) return Promise.resolve();
+    if (signal?.aborted)
+      return Promise.reject(new AbortedError('Waiting for leased slots to be released was aborted.'));
     return new Promise<void>((resolve, reject) => {
       const done = () => {
         this.idleListeners.delete(done);

@@ -13,6 +13,7 @@ export interface RunHandlers {
 
 /** The shell or its transport went away. Carries whatever the shell printed on stderr. */
 export class ShellClosedError extends BerthError {
+  static override readonly brand: symbol = Symbol.for('berth.error.ShellClosedError');
   constructor(message: string, options?: { cause?: unknown }) {
     super('HOST_LOST', message, { retryable: true, ...options });
     this.name = 'ShellClosedError';

@@ -1,11 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path/posix';
 import type { CommandChannelV1 } from '../backend/v1/types.js';
-import { BerthError, CapabilityUnsupportedError, InvalidOptionsError } from '../errors/index.js';
+import {
+  BerthError,
+  CapabilityUnsupportedError,
+  InternalError,
+  InvalidOptionsError,
+  throwIfAborted,
+} from '../errors/index.js';
 import { noSwitch } from '../host/run-as-slot-user.js';
 import { asUserPrefix } from '../host/slot-users.js';
-import { assertEnvName, commandScript, inlineScript, writeBase64Script } from '../shell/shell-script.js';
+import {
+  assertEnvName,
+  commandScript,
+  inlineScript,
+  shellQuote,
+  writeBase64Script,
+} from '../shell/shell-script.js';
 import { ShellClosedError, type ShellSession } from '../shell/shell-session.js';
+import { raceAbort } from '../waits/race-abort.js';
 import type { SlotRecord } from './slot-record.js';
 
 export interface CommandHandlers {
@@ -130,7 +143,12 @@ async function startInShell(
 ): Promise<StartedCommand> {
   if (slot.user && !slot.host.canSwitchUser) throw noSwitch(slot.host.id);
   const session = await slot.sessionFor(input.signal);
-  const stdinPath = input.stdin ? await stageStdin(slot, session, input.stdin) : undefined;
+  throwIfAborted(input.signal, 'Starting the command');
+  const stdinPath = input.stdin ? await stageStdin(slot, session, input.stdin, input.signal) : undefined;
+  if (input.signal?.aborted) {
+    if (stdinPath) slot.host.runControl(`rm -f ${shellQuote(stdinPath)}`).catch(() => undefined);
+    throwIfAborted(input.signal, 'Starting the command');
+  }
   const exit = session.run(
     (nonce, seq) =>
       commandScript({
@@ -153,17 +171,44 @@ async function startInShell(
   };
 }
 
-async function stageStdin(slot: SlotRecord, session: ShellSession, bytes: Uint8Array): Promise<string> {
+/** Exit status of `sh` when a command is not found. */
+const COMMAND_NOT_FOUND = 127;
+
+async function stageStdin(
+  slot: SlotRecord,
+  session: ShellSession,
+  bytes: Uint8Array,
+  signal: AbortSignal | undefined,
+): Promise<string> {
   const file = path.join(slot.host.stateDirectory, 'tmp', `stdin-${randomBytes(8).toString('hex')}`);
   const errors: Buffer[] = [];
-  const code = await session.run((nonce, seq) => inlineScript(nonce, seq, writeBase64Script(file, bytes)), {
+  const staging = session.run((nonce, seq) => inlineScript(nonce, seq, writeBase64Script(file, bytes)), {
     stderr: (chunk) => errors.push(chunk),
   });
+  let code: number;
+  try {
+    code = await raceAbort(staging, signal, 'Staging stdin');
+  } catch (error) {
+    if (signal?.aborted) {
+      // The shell is mid-transfer and cannot take another command: drop it (reopened on next use)
+      // and the partial file with it.
+      slot.closeSession();
+      slot.host.runControl(`rm -f ${shellQuote(file)}`).catch(() => undefined);
+    }
+    throw error;
+  }
   if (code !== 0) {
-    throw new CapabilityUnsupportedError(
-      'host',
-      'stdin',
-      `Feeding stdin needs \`base64\` in the host (${Buffer.concat(errors).toString().trim() || `exit ${code}`}).`,
+    const said = Buffer.concat(errors).toString().trim();
+    if (code === COMMAND_NOT_FOUND || /base64[^\n]*not found|not found[^\n]*base64/i.test(said)) {
+      throw new CapabilityUnsupportedError(
+        'host',
+        'stdin',
+        `Feeding stdin needs \`base64\` in the host (${said || `exit ${code}`}).`,
+      );
+    }
+    throw new InternalError(
+      `Staging stdin for the command on ${slot.id} into ${file} failed (exit ${code}): ${said || 'no message'}. ` +
+        'Check that the host has free disk space and that its workspace root is writable.',
     );
   }
   return file;

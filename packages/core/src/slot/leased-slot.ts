@@ -1,4 +1,12 @@
-import { HostLostError, InvalidOptionsError, SlotStateError, throwIfAborted } from '../errors/index.js';
+import {
+  AbortedError,
+  HostLostError,
+  InvalidOptionsError,
+  PoolClosedError,
+  SlotStateError,
+  throwIfAborted,
+} from '../errors/index.js';
+import { MAX_TIMER_MS } from '../waits/timer-ms.js';
 import { ExecStreamQueue } from './exec-stream-queue.js';
 import { type ResolvedExecOptions, runCommand } from './run-command.js';
 import { SlotFiles } from './slot-files.js';
@@ -23,6 +31,8 @@ export interface ExecDefaults {
 
 export interface LeaseOwner {
   execDefaults: ExecDefaults;
+  /** True once the pool has closed (its hosts are being or were let go): every use says POOL_CLOSED. */
+  readonly closed: boolean;
   release(slot: SlotRecord, token: object, options: ReleaseOptions): Promise<void>;
   onExecEnd(slot: SlotRecord, result: ExecResult | undefined, error: unknown): void;
 }
@@ -34,6 +44,8 @@ export interface LeaseOwner {
 export class LeasedSlot implements Slot {
   private readonly token = {};
   private readonly files: SlotFiles;
+  /** The command or file operation in flight, so release() can stop it instead of failing. */
+  private running: { stop: AbortController; settled: Promise<unknown> } | undefined;
 
   constructor(
     private readonly record: SlotRecord,
@@ -67,8 +79,8 @@ export class LeasedSlot implements Slot {
   }
 
   exec(command: string | readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
-    return this.withExecuting(options.signal, async () => {
-      const resolved = this.resolveExecOptions(options);
+    return this.withExecuting(options.signal, async (signal) => {
+      const resolved = this.resolveExecOptions({ ...options, signal });
       try {
         const result = await runCommand(this.record, validateCommand(command), resolved);
         this.owner.onExecEnd(this.record, result, undefined);
@@ -81,9 +93,18 @@ export class LeasedSlot implements Slot {
   }
 
   execStream(command: string | readonly string[], options: ExecOptions = {}): ExecStream {
-    const queue = new ExecStreamQueue();
-    const result = this.withExecuting(options.signal, () =>
-      runCommand(this.record, validateCommand(command), this.resolveExecOptions(options), queue),
+    // Leaving the loop early (`break`) stops the command; the result then says `aborted`.
+    const cancel = new AbortController();
+    const queue = new ExecStreamQueue(() =>
+      cancel.abort(new AbortedError('The consumer stopped iterating the stream before the command ended.')),
+    );
+    const result = this.withExecuting(options.signal, (signal) =>
+      runCommand(
+        this.record,
+        validateCommand(command),
+        this.resolveExecOptions({ ...options, signal: AbortSignal.any([signal, cancel.signal]) }),
+        queue,
+      ),
     ).then(
       (value) => {
         this.owner.onExecEnd(this.record, value, undefined);
@@ -98,36 +119,53 @@ export class LeasedSlot implements Slot {
     );
     // The iterator surfaces the error too; avoid an unhandled rejection when only it is used.
     result.catch(() => undefined);
-    return { result, [Symbol.asyncIterator]: () => queue.iterate() };
+    return {
+      get result() {
+        queue.wantResult();
+        return result;
+      },
+      [Symbol.asyncIterator]: () => queue.iterate(),
+    };
   }
 
   writeFile(path: string, data: string | Uint8Array, options: WriteFileOptions = {}): Promise<void> {
     const target = resolveWorkspacePath(this.record.workspace, path, 'path');
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    return this.withExecuting(options.signal, () =>
-      this.files.writeFile(target, bytes, options.mode ?? 0o644, options.signal),
+    return this.withExecuting(options.signal, (signal) =>
+      this.files.writeFile(target, bytes, options.mode ?? 0o644, signal),
     );
   }
 
   readFile(path: string, options: FileOptions = {}): Promise<Uint8Array> {
     const target = resolveWorkspacePath(this.record.workspace, path, 'path');
-    return this.withExecuting(options.signal, () => this.files.readFile(target, options.signal));
+    return this.withExecuting(options.signal, (signal) => this.files.readFile(target, signal));
   }
 
   upload(localPath: string, remotePath = '.', options: FileOptions = {}): Promise<void> {
     const target = resolveWorkspacePath(this.record.workspace, remotePath, 'remotePath');
-    return this.withExecuting(options.signal, () => this.files.upload(localPath, target, options.signal));
+    return this.withExecuting(options.signal, (signal) => this.files.upload(localPath, target, signal));
   }
 
   download(remotePath: string, localDirectory: string, options: FileOptions = {}): Promise<void> {
     const source = resolveWorkspacePath(this.record.workspace, remotePath, 'remotePath');
-    return this.withExecuting(options.signal, () =>
-      this.files.download(source, localDirectory, options.signal),
+    return this.withExecuting(options.signal, (signal) =>
+      this.files.download(source, localDirectory, signal),
     );
   }
 
-  /** Returns the slot to the pool. Idempotent for this handle; a lost host makes it a no-op. */
+  /**
+   * Returns the slot to the pool. Idempotent for this handle; a lost host makes it a no-op. A
+   * command still running is aborted first (TERM, KILL after `killGraceMs`; its result says
+   * `aborted`), and the slot released once it has stopped.
+   */
   async release(options: ReleaseOptions = {}): Promise<void> {
+    if (!this.isCurrent) return;
+    while (this.running) {
+      const running = this.running;
+      running.stop.abort(new AbortedError(`Slot ${this.record.id} was released while the command ran.`));
+      await running.settled;
+      if (this.running === running) this.running = undefined;
+    }
     if (!this.isCurrent) return;
     await this.owner.release(this.record, this.token, options);
   }
@@ -137,6 +175,7 @@ export class LeasedSlot implements Slot {
   }
 
   private assertUsable(): void {
+    if (this.owner.closed) throw new PoolClosedError(poolClosedMessage(this.record.id));
     if (!this.isCurrent) {
       throw new SlotStateError(
         `This lease on slot ${this.record.id} has ended; acquire a new slot from the pool.`,
@@ -147,15 +186,38 @@ export class LeasedSlot implements Slot {
     }
   }
 
-  /** Runs `work` with the slot in `executing`, returning it to `acquired` afterwards. */
-  private async withExecuting<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` with the slot in `executing`, returning it to `acquired` afterwards. `work` gets the
+   * caller's signal joined with release()'s, so releasing stops it.
+   */
+  private async withExecuting<T>(
+    signal: AbortSignal | undefined,
+    work: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     throwIfAborted(signal);
     this.assertUsable();
     this.record.moveTo('executing');
     this.record.dirty = true;
+    const stop = new AbortController();
+    const combined = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+    const outcome = (async () => work(combined))();
+    const running = {
+      stop,
+      settled: outcome.then(
+        () => undefined,
+        () => undefined,
+      ),
+    };
+    this.running = running;
     try {
-      return await work();
+      return await outcome;
+    } catch (error) {
+      // The pool closed under the command: say so, rather than how the host connection ended.
+      if (this.owner.closed && !PoolClosedError.isInstance(error))
+        throw new PoolClosedError(poolClosedMessage(this.record.id), { cause: error });
+      throw error;
     } finally {
+      if (this.running === running) this.running = undefined;
       if (this.record.state === 'executing') this.record.moveTo('acquired');
     }
   }
@@ -167,13 +229,17 @@ export class LeasedSlot implements Slot {
       cwd: resolveWorkspacePath(this.record.workspace, options.cwd ?? '.', 'cwd'),
       env: options.env,
       stdin: typeof options.stdin === 'string' ? Buffer.from(options.stdin, 'utf8') : options.stdin,
-      timeoutMs: Math.min(timeoutMs, 2 ** 31 - 1),
+      timeoutMs: Math.min(timeoutMs, MAX_TIMER_MS),
       noOutputTimeoutMs: positive(options.noOutputTimeoutMs, 'noOutputTimeoutMs'),
       signal: options.signal,
       maxOutputBytes: positive(options.maxOutputBytes, 'maxOutputBytes') ?? defaults.maxOutputBytes,
       killGraceMs: defaults.killGraceMs,
     };
   }
+}
+
+function poolClosedMessage(slotId: string): string {
+  return `The pool of slot ${slotId} is closed; create a new pool and acquire a slot from it.`;
 }
 
 function positive(value: number | undefined, field: string): number | undefined {

@@ -1,11 +1,16 @@
 import {
+  AbortedError,
+  BerthError,
   CapabilityUnsupportedError,
   HostLostError,
   InternalError,
   SlotRuntimeLostError,
+  throwIfAborted,
 } from '../errors/index.js';
 import { OutputBuffer } from '../shell/output-buffer.js';
 import { ShellClosedError } from '../shell/shell-session.js';
+import { raceAbort } from '../waits/race-abort.js';
+import { setDeadline, timerMs } from '../waits/timer-ms.js';
 import { type StartedCommand, startCommand } from './command-runtimes.js';
 import type { SlotRecord } from './slot-record.js';
 import type { ExecChunk, ExecResult } from './slot-types.js';
@@ -52,6 +57,10 @@ export async function runCommand(
   let noOutputTimer: NodeJS.Timeout | undefined;
   let forceClose: NodeJS.Timeout | undefined;
   let started: StartedCommand | undefined;
+  // Cancels whatever precedes the command (a pending sweep, opening the shell, staging stdin): a
+  // deadline or abort that fires then means the command never starts.
+  const beforeStart = new AbortController();
+  let launched = false;
 
   const kill = (signal: 'TERM' | 'KILL') => {
     if (pid > 0) slot.host.killTree(pid, signal).catch(() => undefined);
@@ -59,17 +68,19 @@ export async function runCommand(
   const stop = (reason: 'timeout' | 'abort') => {
     if (stopReason) return;
     stopReason = reason;
+    if (!launched)
+      beforeStart.abort(new AbortedError(`The command on ${slot.id} was stopped before it started.`));
     kill('TERM');
     killTimer = setTimeout(() => {
       kill('KILL');
       // A runtime that still has not reported is wedged: drop it (reopened on next use).
       forceClose = setTimeout(() => started?.abandon(), KILL_REPORT_MS);
-    }, options.killGraceMs);
+    }, timerMs(options.killGraceMs));
   };
   const armNoOutput = () => {
     if (options.noOutputTimeoutMs === undefined || stopReason) return;
     clearTimeout(noOutputTimer);
-    noOutputTimer = setTimeout(() => stop('timeout'), options.noOutputTimeoutMs);
+    noOutputTimer = setDeadline(options.noOutputTimeoutMs, () => stop('timeout'));
   };
   const onChunk = (stream: 'stdout' | 'stderr', buffer: OutputBuffer) => (chunk: Buffer) => {
     buffer.push(chunk);
@@ -77,33 +88,46 @@ export async function runCommand(
     armNoOutput();
   };
 
-  const deadline = setTimeout(() => stop('timeout'), options.timeoutMs);
+  // The deadline starts first: it covers the sweep, opening the shell and staging stdin too.
+  const deadline = setDeadline(options.timeoutMs, () => stop('timeout'));
   const onAbort = () => stop('abort');
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) stop('abort');
   armNoOutput();
   try {
+    // Start on a later tick: an abort issued right after exec() returned is honoured before anything
+    // reaches the host (an in-host runtime may not be able to take a started request back).
+    await Promise.resolve();
+    throwIfAborted(beforeStart.signal, 'Starting the command');
     if (slot.pendingSweep) {
-      await slot.host.sweepSlot(slot);
-      slot.pendingSweep = false;
+      const sweep = slot.host.sweepSlot(slot).then(() => {
+        slot.pendingSweep = false;
+      });
+      await raceAbort(sweep, beforeStart.signal, 'Sweeping the slot');
     }
     started = await startCommand(
       slot,
-      { command, cwd: options.cwd, env: options.env, stdin: options.stdin, signal: options.signal },
+      { command, cwd: options.cwd, env: options.env, stdin: options.stdin, signal: beforeStart.signal },
       {
         stdout: onChunk('stdout', stdout),
         stderr: onChunk('stderr', stderr),
         pid: (reported) => {
           pid = reported;
+          launched = true;
           // The deadline may have passed before the pid was known.
           if (stopReason) kill('TERM');
         },
       },
     );
+    launched = true;
     const running = started;
     sink?.attach({ pause: () => running.pause(), resume: () => running.resume() });
     const exitCode = await started.exit;
     return buildResult(exitCode, stopReason, { stdout, stderr, started: startedAt });
   } catch (error) {
+    // Stopped before the command started: it never ran; report the timeout or abort as its result.
+    if (stopReason && !launched && slot.host.status === 'ready')
+      return buildResult(0, stopReason, { stdout, stderr, started: startedAt });
     // We threw the wedged runtime away ourselves after KILL: the command is gone, report it.
     if (stopReason && started && slot.host.status === 'ready')
       return buildResult(137, stopReason, { stdout, stderr, started: startedAt });
@@ -138,6 +162,11 @@ async function runtimeLossError(slot: SlotRecord, error: unknown): Promise<unkno
     }
   }
   if (host.status === 'lost') return new HostLostError(host.id, host.lostReason ?? 'lost', { cause: error });
+  // The shell went with a host being removed (scaled down, pool closing): internal, never thrown as is.
+  if (ShellClosedError.isInstance(error))
+    return new HostLostError(host.id, `it is being removed (${error.message.replace(/\.$/, '')})`, {
+      cause: error,
+    });
   return error;
 }
 
@@ -182,10 +211,10 @@ async function runOneShot(
   }
   const controller = new AbortController();
   let stopReason: 'timeout' | 'abort' | undefined;
-  const timer = setTimeout(() => {
+  const timer = setDeadline(options.timeoutMs, () => {
     stopReason = 'timeout';
     controller.abort();
-  }, options.timeoutMs);
+  });
   const onAbort = () => {
     stopReason = 'abort';
     controller.abort();
@@ -204,7 +233,10 @@ async function runOneShot(
     return buildResult(result.exitCode, stopReason, collected);
   } catch (error) {
     if (stopReason) return buildResult(EXIT_TIMEOUT, stopReason, collected);
-    throw error instanceof Error ? error : new InternalError(String(error));
+    if (BerthError.isInstance(error)) throw error;
+    throw new InternalError(`Running ${JSON.stringify(command)} on ${slot.id} failed: ${String(error)}`, {
+      cause: error,
+    });
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);

@@ -1,15 +1,23 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import posixPath from 'node:path/posix';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 import tarStream from 'tar-stream';
-import { BerthError, InternalError, NotFoundError } from '../errors/index.js';
+import {
+  AbortedError,
+  BerthError,
+  ExecTimeoutError,
+  InternalError,
+  InvalidOptionsError,
+  NotFoundError,
+} from '../errors/index.js';
 import { shellQuote } from '../shell/shell-script.js';
 import type { ResolvedExecOptions } from './run-command.js';
 import { runCommand } from './run-command.js';
 import type { SlotRecord } from './slot-record.js';
+import type { ExecResult } from './slot-types.js';
 
 /**
  * File transfer for a slot: through the in-host runtime where there is one, the backend's archive
@@ -47,7 +55,11 @@ export class SlotFiles {
       const pack = tarStream.pack();
       pack.entry({ name: posixPath.basename(target), mode, size: data.byteLength }, Buffer.from(data));
       pack.finalize();
-      await this.archive.putArchive(directory, pack as unknown as Readable, { signal });
+      await this.archive
+        .putArchive(directory, pack as unknown as Readable, { signal })
+        .catch((error: unknown) => {
+          throw transferError(error, signal, `Writing ${target}`);
+        });
       return;
     }
     const result = await this.shellWithStdin(
@@ -67,30 +79,55 @@ export class SlotFiles {
     if (await this.viaRuntime(read)) return bytes as Uint8Array;
     if (this.archive?.getArchive) {
       const archive = await this.archive.getArchive(target, { signal }).catch((error: unknown) => {
-        throw new NotFoundError(`No file at ${target} in slot ${this.slot.id}.`, { cause: error });
+        throw archiveError(
+          error,
+          signal,
+          `No file at ${target} in slot ${this.slot.id}`,
+          `Reading ${target}`,
+        );
       });
-      return readSingleFile(archive, target);
+      return readSingleFile(archive, target).catch((error: unknown) => {
+        throw archiveError(
+          error,
+          signal,
+          `No file at ${target} in slot ${this.slot.id}`,
+          `Reading ${target}`,
+        );
+      });
     }
-    const result = await runCommand(this.slot, `base64 < ${shellQuote(target)}`, {
-      ...this.execDefaults(signal),
-      maxOutputBytes: Number.MAX_SAFE_INTEGER,
-    });
+    const result = throwIfStopped(
+      await runCommand(this.slot, `base64 < ${shellQuote(target)}`, {
+        ...this.execDefaults(signal),
+        maxOutputBytes: Number.MAX_SAFE_INTEGER,
+      }),
+      `Reading ${target}`,
+    );
     if (result.exitCode !== 0)
       throw new NotFoundError(`No file at ${target} in slot ${this.slot.id}: ${result.stderr.trim()}`);
     return Buffer.from(result.stdout.replace(/\s+/g, ''), 'base64');
   }
 
   async upload(localPath: string, remoteDirectory: string, signal?: AbortSignal): Promise<void> {
+    await stat(localPath).catch((error: unknown) => {
+      throw localPathError(error, localPath);
+    });
     await this.shell(['mkdir', '-p', remoteDirectory], signal);
     const source = tar.c({ cwd: path.dirname(path.resolve(localPath)), portable: true }, [
       path.basename(localPath),
     ]);
-    if (this.archive?.putArchive) {
-      await this.archive.putArchive(remoteDirectory, Readable.from(source), { signal });
-      return;
-    }
+    // A file that vanishes or cannot be read while it is packed surfaces here, typed.
+    const packFailure = new Promise<never>((_, reject) =>
+      source.on('error', (error: unknown) => reject(localPathError(error, localPath))),
+    );
+    packFailure.catch(() => undefined);
+    if (await this.putThroughArchive(remoteDirectory, Readable.from(source), packFailure, signal)) return;
     const chunks: Buffer[] = [];
-    for await (const chunk of source) chunks.push(Buffer.from(chunk as Uint8Array));
+    const pack = async () => {
+      for await (const chunk of source) chunks.push(Buffer.from(chunk as Uint8Array));
+    };
+    await Promise.race([pack(), packFailure]).catch((error: unknown) => {
+      throw BerthError.isInstance(error) ? error : localPathError(error, localPath);
+    });
     const result = await this.shellWithStdin(
       `tar -xf - -C ${shellQuote(remoteDirectory)}`,
       Buffer.concat(chunks),
@@ -101,22 +138,70 @@ export class SlotFiles {
   }
 
   async download(remotePath: string, localDirectory: string, signal?: AbortSignal): Promise<void> {
-    await mkdir(localDirectory, { recursive: true });
+    await mkdir(localDirectory, { recursive: true }).catch((error: unknown) => {
+      throw localPathError(error, localDirectory);
+    });
     let archive: Readable;
-    if (this.archive?.getArchive) {
-      archive = await this.archive.getArchive(remotePath, { signal }).catch((error: unknown) => {
-        throw new NotFoundError(`Nothing at ${remotePath} in slot ${this.slot.id}.`, { cause: error });
-      });
+    const viaArchive = await this.getThroughArchive(remotePath, signal);
+    if (viaArchive) {
+      archive = viaArchive;
     } else {
       const command = `tar -cf - -C ${shellQuote(posixPath.dirname(remotePath))} ${shellQuote(posixPath.basename(remotePath))} | base64`;
-      const result = await runCommand(this.slot, command, {
-        ...this.execDefaults(signal),
-        maxOutputBytes: Number.MAX_SAFE_INTEGER,
-      });
+      const result = throwIfStopped(
+        await runCommand(this.slot, command, {
+          ...this.execDefaults(signal),
+          maxOutputBytes: Number.MAX_SAFE_INTEGER,
+        }),
+        `Reading ${remotePath}`,
+      );
       if (result.exitCode !== 0) throw new NotFoundError(`Nothing at ${remotePath}: ${result.stderr.trim()}`);
       archive = Readable.from([Buffer.from(result.stdout.replace(/\s+/g, ''), 'base64')]);
     }
-    await pipeline(archive, tar.x({ cwd: localDirectory }), { signal });
+    await pipeline(archive, tar.x({ cwd: localDirectory }), { signal }).catch((error: unknown) => {
+      if (BerthError.isInstance(error)) throw error;
+      if (signal?.aborted) throw new AbortedError(`Downloading ${remotePath} was aborted.`, { cause: error });
+      throw new InternalError(
+        `Downloading ${remotePath} into ${localDirectory} failed: ${describe(error)}. Check that the local directory is writable and has space.`,
+        { cause: error },
+      );
+    });
+  }
+
+  /**
+   * Extracts `tar` through the host's archive API; false when it has none, or the slot has its
+   * own user and the host cannot extract as that user (then the slot's shell does, as the user).
+   */
+  private async putThroughArchive(
+    directory: string,
+    tar: Readable,
+    packFailure: Promise<never>,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    if (!this.host.putArchive) return false;
+    const user = this.slot.user;
+    const put = this.host.putArchive(directory, tar, { signal, ...(user ? { user } : {}) });
+    try {
+      await Promise.race([put, packFailure]);
+      return true;
+    } catch (error) {
+      if (user && BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED')) return false;
+      throw transferError(error, signal, `Extracting into ${directory}`);
+    }
+  }
+
+  /** A tar of `path` through the host's archive API, or undefined (as `putThroughArchive`). */
+  private async getThroughArchive(
+    path: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Readable | undefined> {
+    if (!this.host.getArchive) return undefined;
+    const user = this.slot.user;
+    try {
+      return await this.host.getArchive(path, { signal, ...(user ? { user } : {}) });
+    } catch (error) {
+      if (user && BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED')) return undefined;
+      throw archiveError(error, signal, `Nothing at ${path} in slot ${this.slot.id}`, `Reading ${path}`);
+    }
   }
 
   /**
@@ -138,13 +223,86 @@ export class SlotFiles {
 
   private async shell(argv: readonly string[], signal?: AbortSignal): Promise<void> {
     if (!this.slot.host.shellAvailable) return;
-    const result = await runCommand(this.slot, argv, this.execDefaults(signal));
+    const result = throwIfStopped(
+      await runCommand(this.slot, argv, this.execDefaults(signal)),
+      argv.join(' '),
+    );
     if (result.exitCode !== 0) throw new InternalError(`${argv.join(' ')} failed: ${result.stderr.trim()}`);
   }
 
-  private shellWithStdin(command: string, stdin: Uint8Array, signal?: AbortSignal) {
-    return runCommand(this.slot, command, { ...this.execDefaults(signal), stdin });
+  private async shellWithStdin(command: string, stdin: Uint8Array, signal?: AbortSignal) {
+    return throwIfStopped(
+      await runCommand(this.slot, command, { ...this.execDefaults(signal), stdin }),
+      command,
+    );
   }
+}
+
+/** A transfer through the slot's shell that was aborted or ran out of time throws, typed. */
+function throwIfStopped(result: ExecResult, what: string): ExecResult {
+  if (result.aborted) throw new AbortedError(`${what} was aborted.`);
+  if (result.timedOut)
+    throw new ExecTimeoutError(
+      `${what} did not finish within the pool's execTimeoutMs; raise it for large transfers.`,
+    );
+  return result;
+}
+
+/**
+ * A backend's archive call failed. Its typed errors keep their code (only a missing path is
+ * NOT_FOUND: a lost host, a refused request or a timeout each say what they were); an untyped one
+ * (a backend that did not map it) becomes NOT_FOUND for ENOENT, else INTERNAL, with it as `cause`.
+ */
+function archiveError(
+  error: unknown,
+  signal: AbortSignal | undefined,
+  missing: string,
+  what: string,
+): BerthError {
+  if (!BerthError.isInstance(error) && signal?.aborted)
+    return new AbortedError(`${what} was aborted.`, { cause: error });
+  if (BerthError.isInstance(error)) {
+    if (error.code === 'NOT_FOUND')
+      return new NotFoundError(`${missing}: ${error.message}`, { cause: error });
+    return error;
+  }
+  if (errnoCode(error) === 'ENOENT') return new NotFoundError(`${missing}.`, { cause: error });
+  return new InternalError(`${what} failed: ${describe(error)}.`, { cause: error });
+}
+
+/** A transfer failed: typed errors as they are, an abort as ABORTED, anything else INTERNAL with its cause. */
+function transferError(error: unknown, signal: AbortSignal | undefined, what: string): BerthError {
+  if (BerthError.isInstance(error)) return error;
+  if (signal?.aborted) return new AbortedError(`${what} was aborted.`, { cause: error });
+  return new InternalError(`${what} failed: ${describe(error)}.`, { cause: error });
+}
+
+/** A local path given to upload/download could not be used: typed, with the Node error as `cause`. */
+function localPathError(error: unknown, localPath: string): BerthError {
+  if (BerthError.isInstance(error)) return error;
+  const code = errnoCode(error);
+  if (code === 'ENOENT')
+    return new NotFoundError(`The local path ${localPath} does not exist; check the path you passed.`, {
+      cause: error,
+    });
+  if (code === 'EACCES' || code === 'EPERM')
+    return new InvalidOptionsError(
+      'localPath',
+      `${localPath} is not accessible (${code}): ${describe(error)}.`,
+      {
+        cause: error,
+      },
+    );
+  return new InternalError(`Using the local path ${localPath} failed: ${describe(error)}.`, { cause: error });
+}
+
+function errnoCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function describe(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\.$/, '');
 }
 
 async function readSingleFile(archive: Readable, target: string): Promise<Uint8Array> {

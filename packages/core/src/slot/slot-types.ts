@@ -6,11 +6,17 @@ export interface ExecOptions {
   env?: Readonly<Record<string, string>>;
   /** Bytes fed to the command's stdin (otherwise it reads /dev/null). Needs `base64` in the host. */
   stdin?: string | Uint8Array;
-  /** Deadline for the command; on expiry its process tree is killed and exitCode is 124. */
+  /**
+   * Deadline for the command, from the call (covering shell start and stdin staging); on expiry its
+   * process tree is killed and exitCode is 124. `Infinity`: no deadline.
+   */
   timeoutMs?: number;
-  /** Kill the command when it prints nothing for this long (exitCode 124). */
+  /** Kill the command when it prints nothing for this long (exitCode 124). `Infinity`: never. */
   noOutputTimeoutMs?: number;
-  /** Aborting kills the command's process tree; the result has exitCode 130. */
+  /**
+   * Aborting kills the command's process tree (or keeps it from starting); the result has exitCode
+   * 130. Already aborted at the call: throws `ABORTED`.
+   */
   signal?: AbortSignal;
   /** Per stream: beyond this the middle is dropped, head and tail kept, `truncated: true`. */
   maxOutputBytes?: number;
@@ -35,7 +41,11 @@ export interface ExecChunk {
   data: Uint8Array;
 }
 
-/** Streamed output with backpressure: a slow consumer pauses the command. `result` settles at the end. */
+/**
+ * Streamed output with backpressure: a consumer more than 1 MiB behind pauses the command. Leaving
+ * the loop early (`break`) kills the command (`result` then says `aborted`). Awaiting only `result`
+ * never stalls: without an iterator pulling, the command is not paused once `result` was asked for.
+ */
 export interface ExecStream extends AsyncIterable<ExecChunk> {
   readonly result: Promise<ExecResult>;
 }
@@ -71,5 +81,6 @@ export interface Slot extends AsyncDisposable {
   upload(localPath: string, remotePath?: string, options?: FileOptions): Promise<void>;
   /** Copies a file or directory tree out of the slot into the local directory `localDirectory`. */
   download(remotePath: string, localDirectory: string, options?: FileOptions): Promise<void>;
+  /** Returns the slot; a command still running is aborted first (KILL after `killGraceMs`). */
   release(options?: ReleaseOptions): Promise<void>;
 }
