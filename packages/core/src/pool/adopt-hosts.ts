@@ -81,6 +81,7 @@ export async function adoptAndReap(
         owner: descriptor.labels[LABEL.owner] ?? '',
         untilMs: descriptor.createdAtMs + options.createTimeoutMs,
       };
+      const claimStartedMs = Date.now();
       const outcome = host.shellAvailable
         ? await claimHost(host, { ...claimOptions, creator })
         : { claimed: true };
@@ -90,7 +91,7 @@ export async function adoptAndReap(
       }
       if (verdict.action === 'adopt') {
         await host.scrubForAdoption(signal);
-        fleet.addAdopted(host);
+        fleet.addAdopted(host, claimStartedMs);
         continue;
       }
       host.closeSessions();

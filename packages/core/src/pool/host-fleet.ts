@@ -39,6 +39,8 @@ export class HostFleet {
   private readonly identity: PoolOwner = registerPoolOwner();
   /** Hosts another owner took over after our claim lapsed: dropped here, never destroyed. */
   private readonly takenOver = new Set<ManagedHost>();
+  /** When each host's claim was last written by us: until `+ leaseTtlMs` nobody else can hold it. */
+  private readonly claimedAtMs = new WeakMap<ManagedHost, number>();
 
   constructor(
     private readonly options: ResolvedPoolOptions,
@@ -131,7 +133,9 @@ export class HostFleet {
       const host = this.wrap(backendHost, name, false);
       await host.prepare(signal);
       if (host.shellAvailable) {
+        const claimStartedMs = Date.now();
         const outcome = await claimHost(host, this.claimContext());
+        if (outcome.claimed) this.claimedAtMs.set(host, claimStartedMs);
         if (!outcome.claimed) {
           // Only an older Berth could take a host mid-creation; it is theirs now, so let it go.
           await backendHost.disconnect().catch(() => undefined);
@@ -187,7 +191,9 @@ export class HostFleet {
     );
   }
 
-  addAdopted(host: ManagedHost): void {
+  /** `claimStartedMs`: when the adopter began its claim (the claim expires a ttl after that at the latest). */
+  addAdopted(host: ManagedHost, claimStartedMs = Date.now()): void {
+    this.claimedAtMs.set(host, claimStartedMs);
     this.profile(host.profile).hosts.push(host);
     this.events.emit('host:adopted', { hostId: host.id, profile: host.profile });
   }
@@ -263,15 +269,36 @@ export class HostFleet {
     await Promise.all(
       [...this.allHosts()].map(async (host) => {
         if (host.status !== 'ready' || !host.shellAvailable) return;
-        const outcome = await renewClaim(host, this.owner, this.options.leaseTtlMs).catch(() => ({
-          claimed: true as const,
-        }));
-        if (outcome.claimed) return;
-        // Dropped here (its leases fail with HostLostError), never destroyed: it is the other owner's.
-        this.takenOver.add(host);
-        host.markLost(takenOverReason(outcome.heldBy));
+        await this.renew(host);
       }),
     );
+  }
+
+  /**
+   * Before touching a host's files for a lease (release, reset): true when our claim certainly still
+   * holds. After a pause longer than the claim's life, it is renewed first; a host someone else took
+   * over meanwhile is dropped (false) rather than reset under its new owner.
+   */
+  async confirmHeld(host: ManagedHost): Promise<boolean> {
+    if (host.status !== 'ready' || !host.shellAvailable) return host.status === 'ready';
+    const claimedAt = this.claimedAtMs.get(host);
+    if (claimedAt !== undefined && Date.now() < claimedAt + this.options.leaseTtlMs / 2) return true;
+    return this.renew(host);
+  }
+
+  private async renew(host: ManagedHost): Promise<boolean> {
+    const startedMs = Date.now();
+    const outcome = await renewClaim(host, this.owner, this.options.leaseTtlMs).catch(() => ({
+      claimed: true as const,
+    }));
+    if (outcome.claimed) {
+      this.claimedAtMs.set(host, startedMs);
+      return true;
+    }
+    // Dropped here (its leases fail with HostLostError), never destroyed: it is the other owner's.
+    this.takenOver.add(host);
+    host.markLost(takenOverReason(outcome.heldBy));
+    return false;
   }
 
   /** Forgets a host without touching it in the engine: another owner holds it now. */

@@ -78,17 +78,20 @@ describe('a lost claim (issue 9)', () => {
     expect(a.hostsOf().map((host) => host.id)).not.toContain(hostId);
   }, 30_000);
 
-  it('close({ forceRemove }) of A before it noticed removes its own hosts, not the one B adopted', async () => {
+  it('A woken mid-lease neither resets the workspace B now uses nor removes the host at close({ forceRemove })', async () => {
     const { a, b, backendA, hostId, slotA } = await pausedPastTheTtlWhileAnotherAdopts();
-    // Released and closed right as A wakes, before its next renewal (every second) could notice.
+    const slotB = await b.acquire();
+    expect(slotB.workspace).toBe(slotA.workspace);
+    await slotB.exec('echo b > b-was-here');
+    // A releases (reset: true, the default) and closes right as it wakes, before its next renewal.
     const releasing = slotA.release().catch(() => undefined);
     backendA.faults.resume(hostId);
     await releasing;
     await a.close({ forceRemove: true });
+
     expect(backendA.faults.callsOf('destroy', { hostId })).toEqual([]);
     expect(world.hostIds()).toContain(hostId);
-    const slotB = await b.acquire();
-    expect((await slotB.exec('echo b')).stdout).toBe('b\n');
+    expect((await slotB.exec('cat b-was-here')).stdout).toBe('b\n');
     await slotB.release();
   }, 30_000);
 });
