@@ -21,7 +21,7 @@ interface Rule {
 /** What the fault backend knows of one host id: its wrapped instances, open channels, pause, loss. */
 export interface HostFaultState {
   readonly instances: Set<HostV1>;
-  readonly channels: Set<{ drop(error: Error, transportDropped: boolean): void }>;
+  readonly channels: Set<{ drop(error: Error, transportDropped: boolean): Promise<unknown> }>;
   readonly lostListeners: Set<(reason: string) => void>;
   /** Set while the host is paused: channel input waits for `resumed`. */
   paused: { readonly resumed: Promise<void>; readonly resume: () => void } | undefined;
@@ -100,11 +100,16 @@ export class FaultController {
     state.paused = undefined;
   }
 
-  /** Every open channel of the host drops, as a websocket does, with `transportDropped: true`. */
-  dropTransport(hostId: string): void {
-    for (const channel of [...this.host(hostId).channels]) {
-      channel.drop(new Error('transport dropped (fault injected)'), true);
-    }
+  /**
+   * Every open channel of the host drops, as a websocket does, with `transportDropped: true`.
+   * Resolves once their `closed` promises have settled and their listeners ran (the drop was noticed).
+   */
+  async dropTransport(hostId: string): Promise<void> {
+    const dropped = [...this.host(hostId).channels].map((channel) =>
+      channel.drop(new Error('transport dropped (fault injected)'), true),
+    );
+    await Promise.all(dropped);
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   /**
@@ -114,7 +119,7 @@ export class FaultController {
   async vanish(hostId: string, reason = 'the host vanished (fault injected)'): Promise<void> {
     const state = this.host(hostId);
     state.vanishedReason ??= reason;
-    for (const channel of [...state.channels]) channel.drop(new Error(reason), false);
+    await Promise.all([...state.channels].map((channel) => channel.drop(new Error(reason), false)));
     const [instance] = state.instances;
     await instance?.destroy({ force: true }).catch(() => undefined);
     for (const listener of [...state.lostListeners]) listener(reason);

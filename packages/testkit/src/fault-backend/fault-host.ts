@@ -34,6 +34,7 @@ function wrapChannel<C extends HostChannelV1>(inner: C, state: HostFaultState): 
     drop: (error: Error, transportDropped: boolean) => {
       reportDrop({ error, ...(transportDropped ? { transportDropped: true } : {}) });
       inner.close();
+      return closed;
     },
   };
   state.channels.add(entry);
