@@ -49,7 +49,7 @@ export {
   poolSelector,
   sanitizeLabelValue,
 } from './host/labels.js';
-export { CURRENT_OWNER, isOwnerProvablyDead } from './host/owner-identity.js';
+export { CURRENT_OWNER, isOwnerProvablyDead, MACHINE_IDENTITY } from './host/owner-identity.js';
 export { createLocalBackend, type LocalBackendOptions } from './local/create-local-backend.js';
 export type { LocalHostSpec, ResolvedLocalHostSpec } from './local/local-host-spec.js';
 export { parseWithPath } from './options/parse-with-path.js';
