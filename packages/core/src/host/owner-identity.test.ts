@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CURRENT_OWNER, isOwnerProvablyDead, MACHINE_IDENTITY, registerPoolOwner } from './owner-identity.js';
 
@@ -105,4 +106,49 @@ describe('owner identity', () => {
       expect(isOwnerProvablyDead(owner), owner).toBe(false);
     }
   });
+
+  // Two "containers" with one hostname: a process in a PID namespace of its own (same hostname, its
+  // own pid 1) must not take this one for dead, nor this one it — pid 1 here is another process.
+  const unshareProblem = (() => {
+    if (process.platform !== 'linux') return 'PID namespaces are Linux only';
+    const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { encoding: 'utf8' });
+    if (probe.error) return `unshare is not available (${probe.error.message})`;
+    if (probe.status !== 0) return `unshare --pid is not permitted here (${probe.stderr.trim()})`;
+    return undefined;
+  })();
+  if (unshareProblem) console.log(`[owner identity] skipping the PID namespace test: ${unshareProblem}`);
+
+  it.skipIf(unshareProblem !== undefined)(
+    'a process with this hostname in another PID namespace and this one never judge each other dead',
+    () => {
+      const source = fileURLToPath(new URL('./owner-identity.ts', import.meta.url));
+      const script =
+        `const m = await import(${JSON.stringify(source)});` +
+        'console.log(JSON.stringify({ owner: m.CURRENT_OWNER, parentDead: m.isOwnerProvablyDead(process.env.PARENT_OWNER) }));';
+      const child = spawnSync(
+        'unshare',
+        [
+          '--pid',
+          '--fork',
+          '--mount-proc',
+          process.execPath,
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          script,
+        ],
+        { encoding: 'utf8', env: { ...process.env, PARENT_OWNER: CURRENT_OWNER }, timeout: 30_000 },
+      );
+      expect(child.status, child.stderr).toBe(0);
+      const report = JSON.parse(child.stdout.trim()) as { owner: string; parentDead: boolean };
+      const [childMachine, childPid] = report.owner.split('.');
+      expect(childPid).toBe('1');
+      expect(childMachine).not.toBe(MACHINE_IDENTITY);
+      expect(childMachine!.slice(0, -13), 'same hostname').toBe(MACHINE_IDENTITY.slice(0, -13));
+      expect(report.parentDead).toBe(false);
+      // The child has exited, and our pid 1 is someone else: still not provably dead from here.
+      expect(isOwnerProvablyDead(report.owner)).toBe(false);
+    },
+  );
 });
