@@ -5,12 +5,14 @@
  * in the testkit's fault backend only to count its reaper's passes and hold Y's creation.
  */
 import { createDockerBackend } from '@berth/backend-docker';
-import { type PoolEvents, SlotPool } from '@berth/core';
+import { buildHostLabels, type PoolEvents, SlotPool } from '@berth/core';
 import { createFaultBackend } from '@berth/testkit';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
+  BUSYBOX,
   BUSYBOX_HOST,
   containersOf,
+  docker,
   removeContainers,
   startChild,
   uniquePoolId,
@@ -111,5 +113,31 @@ describe('two processes of one pool id on Docker (issue 9)', () => {
     expect(backendX.faults.callsOf('attachHost', { hostId: yHost }).length).toBeGreaterThan(0);
     expect(backendX.faults.callsOf('destroy', { hostId: yHost })).toEqual([]);
     expect(await containersOf(poolId, 'running')).toContain(yHost);
+  }, 120_000);
+
+  it('a container another live pool of the id is creating (Docker state `created`) is not replaced for its other spec', async () => {
+    const poolId = uniquePoolId('shared-created');
+    const backendX = faultDocker();
+    const x = await openPool(poolId, backendX, { minHosts: 1, maxHosts: 2, reapIntervalMs: 50 });
+    // A live pool of another configuration (say, the next deploy) mid-create: labelled, not started.
+    const other = await openPool(poolId, faultDocker(), { minHosts: 1, maxHosts: 2, slotsPerHost: 3 });
+    const otherHost = other.pool.hostsOf()[0]!.id;
+    const otherOwner = await docker('inspect', '-f', '{{index .Config.Labels "berth.owner"}}', otherHost);
+    expect(otherOwner).toMatch(/^\S+\.\d+\.\d+\.\d+$/);
+    const labels = buildHostLabels({
+      poolId,
+      profile: 'default',
+      specHash: 'another-spec',
+      owner: otherOwner,
+    });
+    const labelArgs = Object.entries({ ...labels, 'berth.backend': 'docker' }).flatMap(([key, value]) => [
+      '--label',
+      `${key}=${value}`,
+    ]);
+    const creating = await docker('create', '--network', 'none', ...labelArgs, BUSYBOX, 'sleep', '600');
+    await reaperPasses(backendX, 3);
+    expect(x.removed).toEqual([]);
+    expect(await containersOf(poolId)).toEqual([x.pool.hostsOf()[0]!.id, otherHost, creating].sort());
+    await removeContainers([creating]);
   }, 120_000);
 });

@@ -40,9 +40,13 @@ export async function adoptAndReap(
     const profileFleet = fleet.profile(profile);
     const specMatches = descriptor.labels[LABEL.spec] === profileFleet.specHash;
     const ageMs = Date.now() - descriptor.createdAtMs;
+    // Ours (being created, or held): the fleet's business, not the sweep's — not even attached here.
+    if (descriptor.labels[LABEL.owner] === fleet.owner) continue;
 
     if (descriptor.state === 'stopped') {
       const creatorDead = isOwnerProvablyDead(descriptor.labels[LABEL.owner] ?? '');
+      // A live owner's host may look stopped while it is being created (Docker's `created`).
+      if (!creatorDead && ageMs < options.createTimeoutMs) continue;
       if (ageMs > 2 * options.hostLifetimeMs || !specMatches || (!options.persist && creatorDead)) {
         await remove(descriptor, profile, specMatches ? 'exited and abandoned' : 'spec changed');
         continue;
@@ -52,8 +56,6 @@ export async function adoptAndReap(
       continue;
     }
 
-    // Ours (being created, or held): the fleet's business, not the sweep's — not even attached here.
-    if (descriptor.labels[LABEL.owner] === fleet.owner) continue;
     let host: ManagedHost | undefined;
     try {
       host = fleet.wrap(await backend.attachHost(descriptor, { signal }), profile, true);
