@@ -62,7 +62,16 @@ function wrapChannel<C extends HostChannelV1>(inner: C, state: HostFaultState): 
       callback(error);
     },
   });
-  return { ...inner, stdin, closed, close: () => inner.close() };
+  // Built member by member: a channel class's getters would not survive a spread.
+  const wrapped: HostChannelV1 & { pid?: number } = {
+    stdin,
+    stdout: inner.stdout,
+    stderr: inner.stderr,
+    closed,
+    close: () => inner.close(),
+  };
+  if ('pid' in inner && typeof inner.pid === 'number') wrapped.pid = inner.pid;
+  return wrapped as C;
 }
 
 /** Wraps one host of the inner backend: every method is logged and can be held or failed. */

@@ -62,6 +62,26 @@ describe('SlotPool and its fleet under backend faults', () => {
     await slot.release();
   }, 30_000);
 
+  it('a host that vanishes while it is being created is removed and replaced; the waiter is served', async () => {
+    world = new FaultWorld();
+    const backend = world.backend();
+    const creating = backend.faults.hold('createHost', { phase: 'after' });
+    const pool = world.pool({ backend });
+    const errors: HostErrorEvent[] = [];
+    pool.on('host:error', (event) => errors.push(event));
+    await pool.start();
+    const acquiring = pool.acquire();
+    const [call] = await creating.reached();
+    await backend.faults.vanish(call!.hostId!);
+    creating.release();
+    const slot = await acquiring;
+    expect(slot.hostId).not.toBe(call!.hostId);
+    expect(errors.length).toBeGreaterThan(0);
+    expect((await slot.exec('echo ok')).stdout).toBe('ok\n');
+    expect(world.hostIds()).toEqual([slot.hostId]);
+    await slot.release();
+  }, 30_000);
+
   it('close() while a create is held leaves no host behind', async () => {
     world = new FaultWorld();
     const backend = world.backend();
