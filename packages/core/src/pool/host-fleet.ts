@@ -280,9 +280,14 @@ export class HostFleet {
    * over meanwhile is dropped (false) rather than reset under its new owner.
    */
   async confirmHeld(host: ManagedHost): Promise<boolean> {
-    if (host.status !== 'ready' || !host.shellAvailable) return host.status === 'ready';
+    return (await this.confirmHeldIfStale(host)) ?? host.status === 'ready';
+  }
+
+  /** `confirmHeld` without its cost when the claim is fresh: `undefined` then (no await needed). */
+  confirmHeldIfStale(host: ManagedHost): Promise<boolean> | undefined {
+    if (host.status !== 'ready' || !host.shellAvailable) return undefined;
     const claimedAt = this.claimedAtMs.get(host);
-    if (claimedAt !== undefined && Date.now() < claimedAt + this.options.leaseTtlMs / 2) return true;
+    if (claimedAt !== undefined && Date.now() < claimedAt + this.options.leaseTtlMs / 2) return undefined;
     return this.renew(host);
   }
 

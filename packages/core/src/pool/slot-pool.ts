@@ -80,6 +80,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
         killGraceMs: this.options.killGraceMs,
       },
       release: (slot, token, releaseOptions) => this.releaseSlot(slot, token, releaseOptions),
+      confirmHeld: (slot) => this.fleet.confirmHeldIfStale(slot.host),
       onExecEnd: (slot, result, error) =>
         this.emit('exec:end', {
           slotId: slot.id,

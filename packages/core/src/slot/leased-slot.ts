@@ -25,6 +25,11 @@ export interface LeaseOwner {
   execDefaults: ExecDefaults;
   release(slot: SlotRecord, token: object, options: ReleaseOptions): Promise<void>;
   onExecEnd(slot: SlotRecord, result: ExecResult | undefined, error: unknown): void;
+  /**
+   * A promise when the host must be confirmed ours before use (our claim may have lapsed during a
+   * pause; the host is dropped if someone else took it over); `undefined`, at no cost, otherwise.
+   */
+  confirmHeld?(slot: SlotRecord): Promise<unknown> | undefined;
 }
 
 /**
@@ -151,6 +156,12 @@ export class LeasedSlot implements Slot {
   private async withExecuting<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
     throwIfAborted(signal);
     this.assertUsable();
+    const confirming = this.owner.confirmHeld?.(this.record);
+    if (confirming) {
+      await confirming;
+      throwIfAborted(signal);
+      this.assertUsable();
+    }
     this.record.moveTo('executing');
     this.record.dirty = true;
     try {

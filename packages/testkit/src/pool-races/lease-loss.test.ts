@@ -94,4 +94,19 @@ describe('a lost claim (issue 9)', () => {
     expect((await slotB.exec('cat b-was-here')).stdout).toBe('b\n');
     await slotB.release();
   }, 30_000);
+
+  it('A woken mid-lease: its next command fails with HOST_LOST instead of running in the workspace B now uses', async () => {
+    const { b, backendA, hostId, slotA } = await pausedPastTheTtlWhileAnotherAdopts();
+    const slotB = await b.acquire();
+    await slotB.exec('echo b > b-was-here');
+    backendA.faults.resume(hostId);
+    // Right after waking, before A's renewal timer: the command confirms the claim first.
+    const error = await slotA.exec('rm -f b-was-here').then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(BerthError.hasCode(error, 'HOST_LOST'), String(error)).toBe(true);
+    expect((await slotB.exec('cat b-was-here')).stdout).toBe('b\n');
+    await slotB.release();
+  }, 30_000);
 });
