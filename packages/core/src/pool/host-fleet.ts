@@ -135,8 +135,9 @@ export class HostFleet {
       if (host.shellAvailable) {
         const claimStartedMs = Date.now();
         const outcome = await claimHost(host, this.claimContext());
-        if (outcome.claimed) this.claimedAtMs.set(host, claimStartedMs);
-        if (!outcome.claimed) {
+        if (outcome.claimed) {
+          this.claimedAtMs.set(host, claimStartedMs);
+        } else {
           // Only an older Berth could take a host mid-creation; it is theirs now, so let it go.
           await backendHost.disconnect().catch(() => undefined);
           backendHost = undefined;
@@ -275,15 +276,11 @@ export class HostFleet {
   }
 
   /**
-   * Before touching a host's files for a lease (release, reset): true when our claim certainly still
-   * holds. After a pause longer than the claim's life, it is renewed first; a host someone else took
-   * over meanwhile is dropped (false) rather than reset under its new owner.
+   * Before a lease uses a host (a command, a release's reset): `undefined`, at no cost, while our
+   * claim certainly still holds. After a pause longer than half its life, a promise: the claim is
+   * renewed first, and a host someone else took over meanwhile is dropped (resolves false; the host
+   * is `lost`) rather than used under its new owner.
    */
-  async confirmHeld(host: ManagedHost): Promise<boolean> {
-    return (await this.confirmHeldIfStale(host)) ?? host.status === 'ready';
-  }
-
-  /** `confirmHeld` without its cost when the claim is fresh: `undefined` then (no await needed). */
   confirmHeldIfStale(host: ManagedHost): Promise<boolean> | undefined {
     if (host.status !== 'ready' || !host.shellAvailable) return undefined;
     const claimedAt = this.claimedAtMs.get(host);

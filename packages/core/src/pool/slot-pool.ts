@@ -264,7 +264,8 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     slot.token = undefined;
     const host = slot.host;
     // A process paused past its claim must not reset a workspace another process adopted meanwhile.
-    if (slot.state === 'acquired') await this.fleet.confirmHeld(host);
+    const confirming = slot.state === 'acquired' ? this.fleet.confirmHeldIfStale(host) : undefined;
+    if (confirming) await confirming;
     if (slot.state === 'acquired' && host.status === 'ready') {
       slot.moveTo('releasing');
       try {
