@@ -290,9 +290,10 @@ export class HostFleet {
 
   private async renew(host: ManagedHost): Promise<boolean> {
     const startedMs = Date.now();
-    const outcome = await renewClaim(host, this.owner, this.options.leaseTtlMs).catch(() => ({
-      claimed: true as const,
-    }));
+    // A renewal that failed to run (control timeout, host trouble) proves nothing either way: keep the
+    // host (health checks judge it) but do not count it as renewed.
+    const outcome = await renewClaim(host, this.owner, this.options.leaseTtlMs).catch(() => undefined);
+    if (outcome === undefined) return true;
     if (outcome.claimed) {
       this.claimedAtMs.set(host, startedMs);
       return true;
