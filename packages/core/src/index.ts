@@ -59,7 +59,7 @@ export {
   poolSelector,
   sanitizeLabelValue,
 } from './host/labels.js';
-export { CURRENT_OWNER, isOwnerProvablyDead } from './host/owner-identity.js';
+export { CURRENT_OWNER, isOwnerProvablyDead, MACHINE_IDENTITY } from './host/owner-identity.js';
 export {
   containerUserIsolationGap,
   SLOT_UID_BASE,

@@ -3,7 +3,7 @@
  * machine (its root is `<dir>/`), reached through the same `AgentHostAccess` a backend fills in.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { BerthError, CapabilityUnsupportedError, HostLostError } from '@berth/core';
@@ -53,9 +53,11 @@ function fakeHost(
     },
     putExecutable: async (binary) => {
       calls.puts++;
-      mkdirSync(dirname(inHost(binary.installPath)), { recursive: true });
-      writeFileSync(inHost(binary.installPath), binary.bytes());
-      chmodSync(inHost(binary.installPath), 0o755);
+      // Beside it, then renamed over: the build being replaced may still be running (ETXTBSY).
+      const target = inHost(binary.installPath);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(`${target}.new`, binary.bytes(), { mode: 0o755 });
+      renameSync(`${target}.new`, target);
     },
     start: async ([file, ...args]) => {
       calls.starts++;

@@ -26,7 +26,8 @@ export interface AgentHostAccess {
   fileSize(path: string): Promise<number | undefined>;
   /**
    * Puts `binary` at `binary.installPath`, executable, creating its directory: write
-   * `binary.bytes()`, or extract `binary.tarball()` at `/` where the engine takes archives.
+   * `binary.bytes()` beside it and rename it over (an older copy may still be running: writing
+   * into it fails with ETXTBSY), or extract `binary.tarball()` at `/` where the engine takes archives.
    * Throw `CapabilityUnsupportedError` when the host cannot take it (a read-only filesystem).
    */
   putExecutable(binary: AgentBinary): Promise<void>;

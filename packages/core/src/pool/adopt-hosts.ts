@@ -1,12 +1,13 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { HostDescriptorV1 } from '../backend/v1/types.js';
-import { claimHost, isClaimFree, readClaim } from '../host/host-lease.js';
+import { claimHost, readClaim } from '../host/host-lease.js';
 import { LABEL, poolSelector, sanitizeLabelValue } from '../host/labels.js';
 import type { ManagedHost } from '../host/managed-host.js';
 import { isOwnerProvablyDead } from '../host/owner-identity.js';
 import type { HostFleet } from './host-fleet.js';
 import type { PoolEvents } from './pool-events.js';
 import type { ResolvedPoolOptions } from './pool-options.js';
+import { decideRunningHost } from './reap-decision.js';
 
 /**
  * At start (adopt = true) and on an interval (adopt = false): look at every host labelled with
@@ -15,7 +16,8 @@ import type { ResolvedPoolOptions } from './pool-options.js';
  * - replace hosts whose spec changed, once nobody holds them (LESSONS #4);
  * - reap stopped hosts older than 2 × hostLifetimeMs, and running hosts whose owner is provably
  *   dead or whose lease expired past the grace period (LESSONS #3).
- * Hosts held by a live process are left alone.
+ * Hosts this pool creates or holds, hosts another live owner holds or is still creating, and (persist)
+ * hosts released warm for reuse are left alone: the rules are `decideRunningHost`.
  */
 export async function adoptAndReap(
   options: ResolvedPoolOptions,
@@ -38,9 +40,13 @@ export async function adoptAndReap(
     const profileFleet = fleet.profile(profile);
     const specMatches = descriptor.labels[LABEL.spec] === profileFleet.specHash;
     const ageMs = Date.now() - descriptor.createdAtMs;
+    // Ours (being created, or held): the fleet's business, not the sweep's — not even attached here.
+    if (descriptor.labels[LABEL.owner] === fleet.owner) continue;
 
     if (descriptor.state === 'stopped') {
       const creatorDead = isOwnerProvablyDead(descriptor.labels[LABEL.owner] ?? '');
+      // A live owner's host may look stopped while it is being created (Docker's `created`).
+      if (!creatorDead && ageMs < options.createTimeoutMs) continue;
       // An exited host ages from its exit, not its creation: it was in use until then.
       const exitedForMs = Date.now() - (descriptor.exitedAtMs ?? descriptor.createdAtMs);
       if (exitedForMs > 2 * options.hostLifetimeMs || !specMatches || (!options.persist && creatorDead)) {
@@ -56,46 +62,50 @@ export async function adoptAndReap(
     try {
       host = fleet.wrap(await backend.attachHost(descriptor, { signal }), profile, true);
       await host.prepare(signal);
-      const claimFree = host.shellAvailable
-        ? isClaimFree(await readClaim(host), options.reapGraceMs)
-        : isOwnerProvablyDead(descriptor.labels[LABEL.owner] ?? '');
-      if (!claimFree) {
+      const claimOptions = { self: fleet.owner, ttlMs: options.leaseTtlMs, graceMs: options.reapGraceMs };
+      const verdict = decideRunningHost(
+        {
+          self: fleet.owner,
+          creator: descriptor.labels[LABEL.owner] ?? '',
+          createdAtMs: descriptor.createdAtMs,
+          claim: host.shellAvailable ? await readClaim(host) : undefined,
+          hasShell: host.shellAvailable,
+          specMatches,
+          mayAdopt: adopt && options.persist && profileFleet.hosts.length < profileFleet.options.maxHosts,
+          now: Date.now(),
+        },
+        { ...options, idleTimeoutMs: profileFleet.options.idleTimeoutMs ?? options.idleTimeoutMs },
+      );
+      if (verdict.action === 'leave') {
         await release(host);
         continue;
       }
-      const tooOld = ageMs > options.hostLifetimeMs;
-      const room = profileFleet.hosts.length < profileFleet.options.maxHosts;
-      if (adopt && options.persist && specMatches && !tooOld && room) {
-        const outcome = host.shellAvailable
-          ? await claimHost(host, options.leaseTtlMs, options.reapGraceMs)
-          : { claimed: true };
-        if (outcome.claimed) {
-          await host.scrubForAdoption(signal);
-          fleet.addAdopted(host);
-          continue;
-        }
-        await release(host);
-        continue;
-      }
-      // Ours to clean: claim first so a concurrent adopter cannot be using it as we remove it.
+      // Claim first (compare-and-swap), so a concurrent adopter cannot be using it as we take it.
+      const creator = {
+        owner: descriptor.labels[LABEL.owner] ?? '',
+        untilMs: descriptor.createdAtMs + options.createTimeoutMs,
+      };
+      const claimStartedMs = Date.now();
       const outcome = host.shellAvailable
-        ? await claimHost(host, options.leaseTtlMs, options.reapGraceMs)
+        ? await claimHost(host, { ...claimOptions, creator })
         : { claimed: true };
       if (!outcome.claimed) {
         await release(host);
         continue;
       }
-      const reason = !specMatches
-        ? 'spec changed'
-        : tooOld
-          ? 'older than hostLifetimeMs'
-          : options.persist
-            ? 'more hosts than maxHosts'
-            : 'owner gone (persist: false)';
+      if (verdict.action === 'adopt') {
+        await host.scrubForAdoption(signal);
+        fleet.addAdopted(host, claimStartedMs);
+        continue;
+      }
       host.closeSessions();
       host.dispose();
       await host.backendHost.destroy({ force: true });
-      events.emit(specMatches ? 'host:reaped' : 'host:replaced', { hostId: descriptor.id, profile, reason });
+      events.emit(verdict.specChanged ? 'host:replaced' : 'host:reaped', {
+        hostId: descriptor.id,
+        profile,
+        reason: verdict.reason,
+      });
     } catch (error) {
       if (host) await release(host);
       events.emit('host:error', {

@@ -1,10 +1,10 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { HostV1 } from '../backend/v1/types.js';
 import { BerthError, CapacityError, InternalError } from '../errors/index.js';
-import { claimHost, releaseClaim, renewClaim } from '../host/host-lease.js';
+import { claimHost, type HostClaim, releaseClaim, renewClaim } from '../host/host-lease.js';
 import { buildHostLabels, hashSpec } from '../host/labels.js';
 import { ManagedHost } from '../host/managed-host.js';
-import { CURRENT_OWNER } from '../host/owner-identity.js';
+import { type PoolOwner, registerPoolOwner } from '../host/owner-identity.js';
 import type { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
 import { timeoutSignal, timerMs } from '../waits/timer-ms.js';
@@ -36,6 +36,12 @@ export class HostFleet {
   readonly coldStarts = new LatencyWindow(256);
   private readonly pending = new Set<Promise<unknown>>();
   private readonly shutdown = new AbortController();
+  /** This pool as an owner: its own identity, so two pools of one process never take each other's hosts. */
+  private readonly identity: PoolOwner = registerPoolOwner();
+  /** Hosts another owner took over after our claim lapsed: dropped here, never destroyed. */
+  private readonly takenOver = new Set<ManagedHost>();
+  /** When each host's claim was last written by us: until `+ leaseTtlMs` nobody else can hold it. */
+  private readonly claimedAtMs = new WeakMap<ManagedHost, number>();
 
   constructor(
     private readonly options: ResolvedPoolOptions,
@@ -53,6 +59,11 @@ export class HostFleet {
         lastError: undefined,
       });
     }
+  }
+
+  /** What this pool writes in `berth.owner` labels and in-host claims. */
+  get owner(): string {
+    return this.identity.owner;
   }
 
   profile(name: string): ProfileFleet {
@@ -114,7 +125,7 @@ export class HostFleet {
             poolId: this.options.poolId,
             profile: name,
             specHash: fleet.specHash,
-            owner: CURRENT_OWNER,
+            owner: this.owner,
           }),
           onProgress: (progress) => this.events.emit('host:progress', { profile: name, ...progress }),
         },
@@ -122,7 +133,20 @@ export class HostFleet {
       );
       const host = this.wrap(backendHost, name, false);
       await host.prepare(signal);
-      if (host.shellAvailable) await claimHost(host, this.options.leaseTtlMs, this.options.reapGraceMs);
+      if (host.shellAvailable) {
+        const claimStartedMs = Date.now();
+        const outcome = await claimHost(host, this.claimContext());
+        if (outcome.claimed) {
+          this.claimedAtMs.set(host, claimStartedMs);
+        } else {
+          // Only an older Berth could take a host mid-creation; it is theirs now, so let it go.
+          await backendHost.disconnect().catch(() => undefined);
+          backendHost = undefined;
+          throw new InternalError(
+            `Host ${host.id} was claimed by ${outcome.heldBy.owner} while this pool created it; it was left to them.`,
+          );
+        }
+      }
       if (this.shutdown.signal.aborted)
         throw new InternalError('The pool closed while the host was being created.');
       const coldStartMs = performance.now() - started;
@@ -170,7 +194,9 @@ export class HostFleet {
     );
   }
 
-  addAdopted(host: ManagedHost): void {
+  /** `claimStartedMs`: when the adopter began its claim (the claim expires a ttl after that at the latest). */
+  addAdopted(host: ManagedHost, claimStartedMs = Date.now()): void {
+    this.claimedAtMs.set(host, claimStartedMs);
     this.profile(host.profile).hosts.push(host);
     this.events.emit('host:adopted', { hostId: host.id, profile: host.profile });
   }
@@ -181,16 +207,31 @@ export class HostFleet {
     if (index === -1) return;
     fleet.hosts.splice(index, 1);
     this.events.emit('host:lost', { hostId: host.id, profile: host.profile, reason });
-    this.track(this.destroy(host, `lost: ${reason}`));
+    if (this.takenOver.delete(host)) this.track(this.letGo(host));
+    else this.track(this.destroy(host, `lost: ${reason}`));
     this.ensureMinimum();
     this.callbacks.capacityChanged(host.profile);
   }
 
-  /** Removes a host from the pool and the engine. */
+  /** Removes a host from the pool and the engine — unless another owner took it over meanwhile. */
   async destroy(host: ManagedHost, reason: string): Promise<void> {
     const fleet = this.profile(host.profile);
     const index = fleet.hosts.indexOf(host);
     if (index !== -1) fleet.hosts.splice(index, 1);
+    if (host.status === 'ready' && host.shellAvailable) {
+      // A pause past the lease TTL may have let another process adopt it: theirs now, not ours to remove.
+      const outcome = await renewClaim(host, this.owner, this.options.leaseTtlMs).catch(() => ({
+        claimed: true as const,
+      }));
+      if (!outcome.claimed) {
+        // Already out of the fleet, so markLost's callback is a no-op: report the loss here.
+        const lostReason = takenOverReason(outcome.heldBy);
+        host.markLost(lostReason);
+        this.events.emit('host:lost', { hostId: host.id, profile: host.profile, reason: lostReason });
+        await this.letGo(host);
+        return;
+      }
+    }
     // Commands run in sessions of their own, so an engine that removes hosts by killing the shells'
     // process groups (the local one) would miss them: kill them by lease marker first.
     if (host.status === 'ready') {
@@ -248,10 +289,49 @@ export class HostFleet {
     await Promise.all(
       [...this.allHosts()].map(async (host) => {
         if (host.status !== 'ready' || !host.shellAvailable) return;
-        const renewed = await renewClaim(host, this.options.leaseTtlMs).catch(() => true);
-        if (!renewed) host.markLost('another process claimed it');
+        await this.renew(host);
       }),
     );
+  }
+
+  /**
+   * Before a lease uses a host (a command, a release's reset): `undefined`, at no cost, while our
+   * claim certainly still holds. After a pause longer than half its life, a promise: the claim is
+   * renewed first, and a host someone else took over meanwhile is dropped (resolves false; the host
+   * is `lost`) rather than used under its new owner.
+   */
+  confirmHeldIfStale(host: ManagedHost): Promise<boolean> | undefined {
+    if (host.status !== 'ready' || !host.shellAvailable) return undefined;
+    const claimedAt = this.claimedAtMs.get(host);
+    if (claimedAt !== undefined && Date.now() < claimedAt + this.options.leaseTtlMs / 2) return undefined;
+    return this.renew(host);
+  }
+
+  private async renew(host: ManagedHost): Promise<boolean> {
+    const startedMs = Date.now();
+    // A renewal that failed to run (control timeout, host trouble) proves nothing either way: keep the
+    // host (health checks judge it) but do not count it as renewed.
+    const outcome = await renewClaim(host, this.owner, this.options.leaseTtlMs).catch(() => undefined);
+    if (outcome === undefined) return true;
+    if (outcome.claimed) {
+      this.claimedAtMs.set(host, startedMs);
+      return true;
+    }
+    // Dropped here (its leases fail with HostLostError), never destroyed: it is the other owner's.
+    this.takenOver.add(host);
+    host.markLost(takenOverReason(outcome.heldBy));
+    return false;
+  }
+
+  /** Forgets a host without touching it in the engine: another owner holds it now. */
+  private async letGo(host: ManagedHost): Promise<void> {
+    host.closeSessions();
+    host.dispose();
+    await host.backendHost.disconnect().catch(() => undefined);
+  }
+
+  private claimContext() {
+    return { self: this.owner, ttlMs: this.options.leaseTtlMs, graceMs: this.options.reapGraceMs };
   }
 
   /** Stops creating; then disconnects (persist) or destroys every host. Bounded by `timeoutMs`. */
@@ -265,7 +345,7 @@ export class HostFleet {
           if (host.shellAvailable && host.status === 'ready') {
             // Persist keeps the host warm, not what the leases left running (nothing outlives a lease).
             await host.sweepAllLeases().catch(() => undefined);
-            await releaseClaim(host).catch(() => undefined);
+            await releaseClaim(host, this.owner).catch(() => undefined);
           }
           host.closeSessions();
           host.dispose();
@@ -276,12 +356,21 @@ export class HostFleet {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
+    // Closed: from now on this pool's hosts are free to the pool's next process (and this one's).
+    this.identity.release();
   }
 
   track(work: Promise<unknown>): void {
     const tracked = work.catch(() => undefined).finally(() => this.pending.delete(tracked));
     this.pending.add(tracked);
   }
+}
+
+function takenOverReason(holder: HostClaim): string {
+  return (
+    `another process (${holder.owner}) took it over after this pool's claim lapsed (not renewed within ` +
+    'leaseTtlMs — was the process paused?); this pool let it go without removing it'
+  );
 }
 
 /** Bound on the sweep before a host is removed; removal goes ahead whatever it found. */

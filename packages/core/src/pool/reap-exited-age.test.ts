@@ -62,6 +62,8 @@ describe('reaping exited hosts', () => {
       backend,
       poolId: POOL,
       hostLifetimeMs: LIFETIME_MS,
+      // Past the window in which a live owner's stopped-looking host may still be being created.
+      createTimeoutMs: LIFETIME_MS,
       handleSignals: false,
       on: { 'host:reaped': (event) => reaped.push(`${event.hostId}: ${event.reason}`) },
     });

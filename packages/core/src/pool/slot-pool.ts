@@ -96,6 +96,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
         killGraceMs: this.options.killGraceMs,
       },
       release: (slot, token, releaseOptions) => this.releaseSlot(slot, token, releaseOptions),
+      confirmHeld: (slot) => this.fleet.confirmHeldIfStale(slot.host),
       onExecEnd: (slot, result, error) =>
         this.emit('exec:end', {
           slotId: slot.id,
@@ -298,6 +299,9 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     }
     slot.token = undefined;
     const host = slot.host;
+    // A process paused past its claim must not reset a workspace another process adopted meanwhile.
+    const confirming = slot.state === 'acquired' ? this.fleet.confirmHeldIfStale(host) : undefined;
+    if (confirming) await confirming;
     if (slot.state === 'acquired' && host.status === 'ready') {
       slot.moveTo('releasing');
       try {

@@ -35,6 +35,11 @@ export interface LeaseOwner {
   readonly closed: boolean;
   release(slot: SlotRecord, token: object, options: ReleaseOptions): Promise<void>;
   onExecEnd(slot: SlotRecord, result: ExecResult | undefined, error: unknown): void;
+  /**
+   * A promise when the host must be confirmed ours before use (our claim may have lapsed during a
+   * pause; the host is dropped if someone else took it over); `undefined`, at no cost, otherwise.
+   */
+  confirmHeld?(slot: SlotRecord): Promise<unknown> | undefined;
 }
 
 /**
@@ -196,6 +201,12 @@ export class LeasedSlot implements Slot {
   ): Promise<T> {
     throwIfAborted(signal);
     this.assertUsable();
+    const confirming = this.owner.confirmHeld?.(this.record);
+    if (confirming) {
+      await confirming;
+      throwIfAborted(signal);
+      this.assertUsable();
+    }
     this.record.moveTo('executing');
     this.record.dirty = true;
     const stop = new AbortController();
