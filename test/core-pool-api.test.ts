@@ -5,7 +5,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CURRENT_OWNER, createLocalBackend, createPool, type PoolOptions, type SlotPool } from '@berth/core';
+import { createLocalBackend, createPool, type PoolOptions, type SlotPool } from '@berth/core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-pool-api-'));
@@ -71,7 +71,8 @@ describe('pool API (local backend, real processes)', () => {
     expect(reaped[0]).toMatch(/: more hosts than maxHosts$/);
     const listed = second.hosts();
     expect(listed.map((host) => host.id)).toEqual(adopted);
-    expect(listed[0]).toMatchObject({ adopted: true, owner: CURRENT_OWNER, status: 'ready' });
+    expect(listed[0]).toMatchObject({ adopted: true, owner: second.owner, status: 'ready' });
+    expect(listed[0]?.createdBy, 'created by the first pool, held by the second').not.toBe(second.owner);
   });
 
   it('pool.hosts() lists every host with labels, owner, age, idle time and slot states', async () => {
@@ -85,8 +86,9 @@ describe('pool API (local backend, real processes)', () => {
     const host = before[0]!;
     expect(host).toMatchObject({
       profile: 'small',
-      owner: CURRENT_OWNER,
-      createdBy: expect.any(String),
+      owner: pool.owner,
+      // This pool created it: its label names this pool, as its claim does.
+      createdBy: pool.owner,
       adopted: false,
       status: 'ready',
       labels: { 'berth.managed': '1', 'berth.pool': pool.options.poolId, 'berth.profile': 'small' },

@@ -218,7 +218,8 @@ describe('waits end: release and close', () => {
   it('release() during a running command aborts it (TERM, KILL after killGraceMs) and releases', async () => {
     const pool = await startedPool({ killGraceMs: 200 });
     const slot = await pool.acquire();
-    const running = slot.exec("trap '' TERM; sleep 30; echo finished > after.txt");
+    // TERM is ignored and the sleep outlasts the test's timeout: only the KILL after killGraceMs ends it.
+    const running = slot.exec("trap '' TERM; sleep 600; echo finished > after.txt");
     while (slot.state !== 'executing') await new Promise((resolve) => setTimeout(resolve, 5));
     await new Promise((resolve) => setTimeout(resolve, 100)); // the command has started
     await slot.release();
@@ -356,3 +357,20 @@ function withFailingArchive(backend: ReturnType<typeof createLocalBackend>): typ
     },
   };
 }
+
+describe('no raw engine error leaves createPool', () => {
+  it('a backend failing with a plain Node error (ENOTDIR) rejects with INTERNAL, the error as cause', async () => {
+    const base = tempBase();
+    writeFileSync(path.join(base, 'file'), 'not a directory');
+    const error = await errorOf(
+      startedPool({
+        backend: createLocalBackend({ baseDirectory: path.join(base, 'file', 'hosts') }),
+        minHosts: 1,
+        maxHosts: 1,
+      }),
+    );
+    expect(error.code).toBe('INTERNAL');
+    expect(error.message).toMatch(/ENOTDIR|not a directory/);
+    expect((error.cause as NodeJS.ErrnoException | undefined)?.code).toBe('ENOTDIR');
+  });
+});

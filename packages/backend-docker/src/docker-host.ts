@@ -19,7 +19,7 @@ import {
   throwIfAborted,
   type WaitOptions,
 } from '@berth/core';
-import { type AgentBinary, AgentStartError, type HostAgentSession } from '@berth/host-agent';
+import { type AgentBinary, AgentHostRuntime } from '@berth/host-agent';
 import {
   DockerAgentLink,
   type DockerShellTransport,
@@ -67,6 +67,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
   readonly #watcher: DockerEventsWatcher;
   readonly #timeouts: DockerHostTimeouts;
   readonly #agent: DockerAgentLink;
+  readonly #runtime: AgentHostRuntime;
   readonly #channels = new Set<HostChannelV1>();
   readonly #unwatchers = new Set<() => void>();
   #state: 'open' | 'disconnected' | 'destroyed' = 'open';
@@ -89,6 +90,16 @@ export class DockerHost implements HostV1, AsyncDisposable {
       openTimeoutMs: init.timeouts.channelOpenTimeoutMs,
       heartbeatTimeoutMs: init.timeouts.agentHeartbeatTimeoutMs,
     });
+    this.#runtime = new AgentHostRuntime({
+      link: this.#agent,
+      channelOpenTimeoutMs: init.timeouts.channelOpenTimeoutMs,
+      noAgent: (operation) => this.#noAgent(operation),
+      track: (channel) => {
+        this.#channels.add(channel);
+        void channel.closed.then(() => this.#channels.delete(channel));
+      },
+      assertOpen: (operation) => this.#assertOpen(operation),
+    });
   }
 
   /** How this host's shells travel: `agent` (one exec for all of them) or `exec` (one each), and why. */
@@ -99,7 +110,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
   async openChannel(options: WaitOptions = {}): Promise<HostChannelV1> {
     this.#assertOpen('openChannel');
     const channel =
-      (await this.#openAgentChannel(options.signal)) ??
+      (await this.#runtime.openShell(options.signal)) ??
       (await openDockerChannel({
         connection: this.#connection,
         containerId: this.id,
@@ -119,42 +130,24 @@ export class DockerHost implements HostV1, AsyncDisposable {
    * One command through berth-agent (core's process model: own session, own pipes). A container
    * whose shells use one exec each has no agent to run it: core then uses the slot's shell.
    */
-  async openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
+  openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
     this.#assertOpen('openCommand');
-    const channel = await this.#viaAgent(options.signal, (agent) =>
-      agent.openCommand(request, { signal: options.signal, timeoutMs: this.#timeouts.channelOpenTimeoutMs }),
-    );
-    if (!channel) throw this.#noAgent('openCommand');
-    this.#channels.add(channel);
-    void channel.closed.then(() => this.#channels.delete(channel));
-    return channel;
+    return this.#runtime.openCommand(request, options);
   }
 
-  async writeFile(
-    path: string,
-    data: Uint8Array,
-    options: WaitOptions & { mode: number; user?: SlotUserV1 },
-  ): Promise<void> {
+  writeFile(path: string, data: Uint8Array, options: WaitOptions & { mode: number; user?: SlotUserV1 }) {
     this.#assertOpen('writeFile');
-    const done = await this.#viaAgent(options.signal, async (agent) => {
-      await agent.files.writeFile(path, data, options);
-      return true;
-    });
-    if (!done) throw this.#noAgent('writeFile');
+    return this.#runtime.writeFile(path, data, options);
   }
 
-  async readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
+  readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
     this.#assertOpen('readFile');
-    const bytes = await this.#viaAgent(options.signal, (agent) => agent.files.readFile(path, options));
-    if (!bytes) throw this.#noAgent('readFile');
-    return bytes;
+    return this.#runtime.readFile(path, options);
   }
 
-  async cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
+  cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
     this.#assertOpen('cleanSlot');
-    const result = await this.#viaAgent(options.signal, (agent) => agent.files.cleanSlot(request, options));
-    if (!result) throw this.#noAgent('cleanSlot');
-    return result;
+    return this.#runtime.cleanSlot(request, options);
   }
 
   #noAgent(operation: string): CapabilityUnsupportedError {
@@ -163,31 +156,6 @@ export class DockerHost implements HostV1, AsyncDisposable {
       operation,
       `Container ${this.name} runs its shells through one exec each (${this.shellTransport.reason ?? 'no agent'}).`,
     );
-  }
-
-  /** A shell through the agent, retried once on a fresh connection if the last one just dropped. */
-  #openAgentChannel(signal: AbortSignal | undefined): Promise<HostChannelV1 | undefined> {
-    return this.#viaAgent(signal, (agent) =>
-      agent.openShell({ signal, timeoutMs: this.#timeouts.channelOpenTimeoutMs }),
-    );
-  }
-
-  /** `open` on the agent session, once more on a fresh connection if the last one just dropped. */
-  async #viaAgent<T>(
-    signal: AbortSignal | undefined,
-    open: (agent: HostAgentSession) => Promise<T>,
-  ): Promise<T | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      const agent = await this.#agent.session(signal);
-      if (!agent) return undefined;
-      try {
-        return await open(agent);
-      } catch (error) {
-        // The connection dropped under this open: once, on a fresh one (unless we disconnected).
-        if (!(error instanceof AgentStartError || agent.isClosed) || attempt > 0) throw error;
-        this.#assertOpen('openChannel');
-      }
-    }
   }
 
   async run(argv: readonly string[], options: OneShotRunOptionsV1 = {}): Promise<OneShotResultV1> {
@@ -206,10 +174,8 @@ export class DockerHost implements HostV1, AsyncDisposable {
     options: WaitOptions & { user?: SlotUserV1 } = {},
   ): Promise<void> {
     this.#assertOpen('putArchive');
-    // Through the agent: one stream, no daemon call, and as the slot's user when it has one. Not
-    // retried on a fresh connection like the others: `tar` may be half consumed.
-    const agent = await this.#agent.session(options.signal);
-    if (agent) return agent.files.putArchive(directory, tar, options);
+    // Through the agent: one stream, no daemon call, and as the slot's user when it has one.
+    if (await this.#runtime.putArchive(directory, tar, options)) return;
     if (options.user) throw this.#noAgent('putArchive as a slot user');
     await this.#connection
       .call(
@@ -227,7 +193,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
 
   async getArchive(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Readable> {
     this.#assertOpen('getArchive');
-    const viaAgent = await this.#viaAgent(options.signal, (agent) => agent.files.getArchive(path, options));
+    const viaAgent = await this.#runtime.getArchive(path, options);
     if (viaAgent) return viaAgent;
     if (options.user) throw this.#noAgent('getArchive as a slot user');
     // No deadline on the transfer itself (it may be large); only on the response arriving.

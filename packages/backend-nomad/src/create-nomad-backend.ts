@@ -43,6 +43,18 @@ export interface NomadBackendOptions extends NomadClientOptions {
   destroyTimeoutMs?: number;
   /** `fail` (default): a placement failure fails `createHost` at once. `wait`: wait for capacity. */
   placementFailure?: 'fail' | 'wait';
+  /**
+   * How slot shells and commands reach a docker-driver allocation:
+   * - `auto` (default): through berth-agent, one exec session per host carrying every shell and
+   *   command (each command its own session and pipes; files and release sweeps in one request);
+   *   where it cannot run (read-only root, another CPU) one exec per shell, with the reason in
+   *   `host.shellTransport`.
+   * - `agent`: the agent or an error; `exec`: one exec session per shell, never the agent.
+   * Other drivers always use one exec per shell.
+   */
+  shellTransport?: 'auto' | 'agent' | 'exec';
+  /** The agent's heartbeat watchdog (it kills everything and exits when heartbeats stop this long). Default 30000; 0 off. */
+  agentHeartbeatTimeoutMs?: number;
 }
 
 export interface NomadBackend extends BackendV1<NomadHostSpec> {
@@ -62,6 +74,9 @@ export const NOMAD_CAPABILITIES: BackendCapabilitiesV1 = Object.freeze({
   stopStart: false,
 });
 
+/** Bound on starting the agent (install, exec, handshake) and on opening one stream through it. */
+const AGENT_OPEN_TIMEOUT_MS = 30_000;
+
 /** Group Meta key remembering a custom `workspaceRoot` (paths are not valid label values). */
 const WORKSPACE_META = 'berth_workspace_root';
 
@@ -71,6 +86,20 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
   const startTimeoutMs = positive(options.startTimeoutMs, 300_000, 'startTimeoutMs');
   const destroyTimeoutMs = positive(options.destroyTimeoutMs, 60_000, 'destroyTimeoutMs');
   const placementFailure = options.placementFailure ?? 'fail';
+  const shellTransport = options.shellTransport ?? 'auto';
+  if (!['auto', 'agent', 'exec'].includes(shellTransport)) {
+    throw new InvalidOptionsError(
+      'nomad.shellTransport',
+      `expected 'auto', 'agent' or 'exec', got ${JSON.stringify(shellTransport)}.`,
+    );
+  }
+  const agentHeartbeatTimeoutMs = options.agentHeartbeatTimeoutMs ?? 30_000;
+  if (!Number.isFinite(agentHeartbeatTimeoutMs) || agentHeartbeatTimeoutMs < 0) {
+    throw new InvalidOptionsError(
+      'nomad.agentHeartbeatTimeoutMs',
+      'expected milliseconds ≥ 0 (0: no watchdog).',
+    );
+  }
   if (placementFailure !== 'fail' && placementFailure !== 'wait') {
     throw new InvalidOptionsError(
       'nomad.placementFailure',
@@ -97,6 +126,11 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
       workspaceRoot,
       destroyTimeoutMs,
       driver: driver ?? 'unknown',
+      agent: {
+        mode: shellTransport === 'exec' ? 'off' : shellTransport,
+        openTimeoutMs: AGENT_OPEN_TIMEOUT_MS,
+        heartbeatTimeoutMs: agentHeartbeatTimeoutMs,
+      },
     });
   };
 

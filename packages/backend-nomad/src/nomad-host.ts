@@ -1,18 +1,26 @@
+import type { Readable } from 'node:stream';
 import type {
+  CommandChannelV1,
+  CommandRequestV1,
   DestroyOptionsV1,
   HostChannelV1,
   HostHealthV1,
   HostV1,
   OneShotResultV1,
   OneShotRunOptionsV1,
+  SlotCleanRequestV1,
+  SlotCleanResultV1,
+  SlotUserV1,
   WaitOptions,
 } from '@berth/core';
-import { BerthError, throwIfAborted } from '@berth/core';
+import { BerthError, CapabilityUnsupportedError, InternalError, throwIfAborted } from '@berth/core';
+import { AgentHostRuntime, AgentLink, type AgentLinkMode } from '@berth/host-agent';
 import { TASK_NAME } from './build-nomad-job.js';
 import type { NomadClient } from './client/nomad-client.js';
 import type { NomadExecSession } from './client/nomad-exec-session.js';
 import type { NomadAllocation } from './client/nomad-types.js';
 import { backoffDelayMs, sleep } from './client/retry-with-backoff.js';
+import { nomadAgentAccess } from './nomad-agent-access.js';
 import { openShellChannel } from './open-shell-channel.js';
 import { markedCommand } from './reap-raw-exec-sessions.js';
 import { removeNomadJob } from './remove-nomad-job.js';
@@ -28,6 +36,12 @@ export interface NomadHostInit {
   readonly destroyTimeoutMs: number;
   /** The task driver; raw_exec sessions are marked so the reaper finds their leftovers. */
   readonly driver: string;
+  /** berth-agent as the in-host runtime (docker driver only; see `NomadBackendOptions.shellTransport`). */
+  readonly agent: {
+    readonly mode: AgentLinkMode;
+    readonly openTimeoutMs: number;
+    readonly heartbeatTimeoutMs: number;
+  };
 }
 
 /** Why an allocation no longer counts as a live host, or undefined while it does. */
@@ -63,6 +77,8 @@ export class NomadHost implements HostV1 {
   private watch: AbortController | undefined;
   private destroying: Promise<void> | undefined;
   private destroyed = false;
+  private readonly link: AgentLink;
+  private readonly runtime: AgentHostRuntime;
 
   constructor(init: NomadHostInit) {
     this.client = init.client;
@@ -73,6 +89,71 @@ export class NomadHost implements HostV1 {
     this.nodeId = init.nodeId;
     this.destroyTimeoutMs = init.destroyTimeoutMs;
     this.driver = init.driver;
+    const docker = init.driver === 'docker';
+    this.link = new AgentLink({
+      access: nomadAgentAccess(init.client, init.allocationId, (session) => this.track(session)),
+      mode: docker ? init.agent.mode : 'off',
+      offReason: docker
+        ? 'shellTransport is `exec`'
+        : `the ${init.driver} driver runs no container to put the agent in; its shells use one exec each`,
+      openTimeoutMs: init.agent.openTimeoutMs,
+      heartbeatTimeoutMs: init.agent.heartbeatTimeoutMs,
+    });
+    this.runtime = new AgentHostRuntime({
+      link: this.link,
+      channelOpenTimeoutMs: init.agent.openTimeoutMs,
+      noAgent: (operation) =>
+        new CapabilityUnsupportedError(
+          'nomad',
+          operation,
+          `Host ${this.id} has no agent: ${this.shellTransport.reason}.`,
+        ),
+      track: () => undefined, // closed with the agent's own exec session
+      assertOpen: (operation) => {
+        if (this.destroyed)
+          throw new InternalError(`Host ${this.id} was destroyed; ${operation} needs a live host.`);
+      },
+    });
+  }
+
+  /** How this host's shells travel: `agent` (one exec session for all) or `exec` (one each), and why. */
+  get shellTransport(): { readonly kind: 'agent' | 'exec'; readonly reason?: string } {
+    const { usesAgent, reason } = this.link.state;
+    return usesAgent ? { kind: 'agent' } : { kind: 'exec', ...(reason ? { reason } : {}) };
+  }
+
+  private track(session: NomadExecSession): void {
+    this.channels.add(session);
+    void session.exited.then(() => this.channels.delete(session));
+  }
+
+  /** One command through berth-agent: its own session and pipes (core's process model). */
+  openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
+    return this.runtime.openCommand(request, options);
+  }
+
+  writeFile(path: string, data: Uint8Array, options: WaitOptions & { mode: number; user?: SlotUserV1 }) {
+    return this.runtime.writeFile(path, data, options);
+  }
+
+  readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
+    return this.runtime.readFile(path, options);
+  }
+
+  cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
+    return this.runtime.cleanSlot(request, options);
+  }
+
+  /** Through the agent only (Nomad has no archive API); without it core uses the slot's shell. */
+  async putArchive(directory: string, tar: Readable, options: WaitOptions & { user?: SlotUserV1 } = {}) {
+    if (!(await this.runtime.putArchive(directory, tar, options)))
+      throw this.runtime.noAgentFor('putArchive');
+  }
+
+  async getArchive(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Readable> {
+    const archive = await this.runtime.getArchive(path, options);
+    if (!archive) throw this.runtime.noAgentFor('getArchive');
+    return archive;
   }
 
   /**
@@ -81,6 +162,8 @@ export class NomadHost implements HostV1 {
    */
   async openChannel(options: WaitOptions = {}): Promise<HostChannelV1> {
     throwIfAborted(options.signal, `Opening a channel to host ${this.id}`);
+    const viaAgent = await this.runtime.openShell(options.signal);
+    if (viaAgent) return viaAgent;
     const command = this.driver === 'raw_exec' ? markedCommand(['sh']) : ['sh'];
     const { channel, session } = await openShellChannel(this.client, this.allocationId, TASK_NAME, {
       ...options,
@@ -145,6 +228,7 @@ export class NomadHost implements HostV1 {
   /** Closes this process's channels and the loss watch; the allocation keeps running. */
   async disconnect(): Promise<void> {
     this.stopWatch();
+    this.link.close();
     for (const session of this.channels) session.close();
     this.channels.clear();
   }
@@ -155,6 +239,7 @@ export class NomadHost implements HostV1 {
     this.destroying ??= (async () => {
       this.stopWatch();
       this.listeners.clear();
+      this.link.close();
       for (const session of this.channels) session.close();
       // Nomad has no "kill now": `force` and graceful both stop the job; the task's kill_timeout
       // (`killTimeoutMs`) bounds how long a graceful stop takes.

@@ -46,7 +46,6 @@ export {
   NotFoundError,
   PoolClosedError,
   PoolDrainingError,
-  raceAbort,
   SlotRuntimeLostError,
   SlotStateError,
   throwIfAborted,
@@ -109,3 +108,4 @@ export type {
   Slot,
   WriteFileOptions,
 } from './slot/slot-types.js';
+export { raceAbort } from './waits/race-abort.js';

@@ -25,8 +25,9 @@ export function fileError(
   const said = response.body.toString('utf8').trim();
   if (response.status === 404) return new NotFoundError(`No file at ${path} in ${host}.`);
   if (response.status === 409) return new NotFoundError(`${path} in ${host} is not a regular file.`);
-  // A slot's own user (isolation: 'user') reaching outside its workspace: as `cat` would fail.
-  if (response.status === 403) return new NotFoundError(`No access to ${path} in ${host}: ${said}.`);
+  // A slot's own user (isolation: 'user') reaching outside its workspace: it exists, but not for it.
+  if (response.status === 403)
+    return new InternalError(`No access to ${path} in ${host}: ${said} (permission denied).`);
   return new InternalError(
     `The host agent in ${host} could not access ${path}: ${said} (HTTP ${response.status}).`,
   );

@@ -6,6 +6,7 @@ export {
   agentArchOf,
   agentBinary,
 } from './agent-binary.js';
+export { AgentHostRuntime, type AgentHostRuntimeOptions } from './agent-host-runtime.js';
 export {
   type AgentHostAccess,
   AgentLink,

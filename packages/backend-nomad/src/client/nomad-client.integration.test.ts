@@ -217,6 +217,34 @@ describe.skipIf(!available)('NomadClient against a real agent', () => {
     expect(stdout.length).toBe(3_000_000);
   });
 
+  it('exec websocket: a slow consumer that pulls with read() past the buffer limit never stalls it', async () => {
+    // The way a stream wrapper (Duplex.from, http2 over the session) reads: `readable` + read().
+    // Readable asks for more (`_read`) before it hands out what it holds, so a resume that waits for
+    // the asking stream's own length to drop would never come (the agent over Nomad hung so).
+    const session = await client.exec(allocation.ID, {
+      task: 'shell',
+      command: ['sh', '-c', 'head -c 12000000 /dev/zero'],
+    });
+    session.stdin.end();
+    session.stderr.resume();
+    let received = 0;
+    const done = new Promise<void>((resolve) => session.stdout.once('end', () => resolve()));
+    // A consumer slower than the output: the buffer fills past its limit and the socket pauses.
+    const drain = () => {
+      for (
+        let chunk = session.stdout.read() as Buffer | null;
+        chunk;
+        chunk = session.stdout.read() as Buffer | null
+      )
+        received += chunk.length;
+    };
+    session.stdout.on('readable', () => undefined);
+    const poll = setInterval(drain, 50);
+    await done.finally(() => clearInterval(poll));
+    expect(received).toBe(12_000_000);
+    expect(await session.exited).toEqual({ exitCode: 0 });
+  }, 60_000);
+
   it('exec websocket: an idle session survives heartbeats', async () => {
     const session = await client.exec(allocation.ID, {
       task: 'shell',

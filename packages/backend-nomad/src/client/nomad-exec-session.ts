@@ -67,9 +67,16 @@ export class NomadExecSession {
     this.exited = new Promise((resolve) => {
       this.resolveExited = resolve;
     });
-    const read = () => this.resumeIfDrained();
-    this.stdout = new Readable({ highWaterMark: STREAM_HIGH_WATER_MARK, read });
-    this.stderr = new Readable({ highWaterMark: STREAM_HIGH_WATER_MARK, read });
+    // `read` is the stream asking for more; its own length is stale then (Readable calls `_read`
+    // before it takes the chunk it hands out), so only the other stream's fullness can hold it.
+    this.stdout = new Readable({
+      highWaterMark: STREAM_HIGH_WATER_MARK,
+      read: () => this.resumeIfDrained(this.stderr),
+    });
+    this.stderr = new Readable({
+      highWaterMark: STREAM_HIGH_WATER_MARK,
+      read: () => this.resumeIfDrained(this.stdout),
+    });
     this.stdin = new Writable({
       highWaterMark: 64 * 1024,
       write: (chunk: Buffer, _encoding, callback) => this.sendAll(encodeStdinFrames(chunk), callback),
@@ -207,12 +214,10 @@ export class NomadExecSession {
     }
   }
 
-  private resumeIfDrained(): void {
+  /** Resumes the socket unless `other`, the stream not asking, is still full. */
+  private resumeIfDrained(other: Readable): void {
     if (!this.paused) return;
-    if (
-      this.stdout.readableLength < STREAM_HIGH_WATER_MARK &&
-      this.stderr.readableLength < STREAM_HIGH_WATER_MARK
-    ) {
+    if (other.readableLength < STREAM_HIGH_WATER_MARK) {
       this.paused = false;
       this.lastHeardAt = Date.now();
       this.socket.resume();

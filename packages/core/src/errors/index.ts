@@ -17,4 +17,3 @@ export {
   SlotStateError,
   throwIfAborted,
 } from './errors.js';
-export { raceAbort } from './race-abort.js';

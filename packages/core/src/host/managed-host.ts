@@ -8,6 +8,7 @@ import { emptyDirectoryScript, shellQuote, TRASH_WARNING } from '../shell/shell-
 import { ShellSession } from '../shell/shell-session.js';
 import { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
+import { raceAbort } from '../waits/race-abort.js';
 import { cleanThroughRuntime } from './clean-through-runtime.js';
 import { type ControlResult, ControlShells } from './control-shells.js';
 import { noSwitch, runAsSlotUser } from './run-as-slot-user.js';
@@ -199,7 +200,15 @@ export class ManagedHost {
 
   /** Opens a shell session on the host, mapping transport failures to host loss. */
   async openSession(signal?: AbortSignal): Promise<ShellSession> {
-    const channel = await this.backendHost.openChannel({ signal });
+    // Honoured here even when a backend's open does not: a channel that arrives too late is closed.
+    const opening = this.backendHost.openChannel({ signal });
+    const channel = await raceAbort(opening, signal, 'Opening a shell').catch((error: unknown) => {
+      opening.then(
+        (late) => late.close(),
+        () => undefined,
+      );
+      throw error;
+    });
     return ShellSession.start(channel, { startTimeoutMs: this.options.shellStartTimeoutMs, signal });
   }
 

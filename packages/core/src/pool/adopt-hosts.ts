@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'eventemitter3';
 import type { HostDescriptorV1 } from '../backend/v1/types.js';
+import { BerthError, InternalError } from '../errors/index.js';
 import { claimHost, readClaim } from '../host/host-lease.js';
 import { LABEL, poolSelector, sanitizeLabelValue } from '../host/labels.js';
 import type { ManagedHost } from '../host/managed-host.js';
@@ -108,10 +109,7 @@ export async function adoptAndReap(
       });
     } catch (error) {
       if (host) await release(host);
-      events.emit('host:error', {
-        profile,
-        error: error instanceof Error ? error : new Error(String(error)),
-      });
+      events.emit('host:error', { profile, error: typedError(error, `Adopting host ${descriptor.id}`) });
     }
   }
 
@@ -124,12 +122,17 @@ export async function adoptAndReap(
         reason,
       });
     } catch (error) {
-      events.emit('host:error', {
-        profile,
-        error: error instanceof Error ? error : new Error(String(error)),
-      });
+      events.emit('host:error', { profile, error: typedError(error, `Removing host ${descriptor.id}`) });
     }
   }
+}
+
+/** Only typed errors reach listeners: an engine's raw one is wrapped, with it as `cause`. */
+function typedError(error: unknown, what: string): BerthError {
+  if (BerthError.isInstance(error)) return error;
+  return new InternalError(`${what} failed: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+  });
 }
 
 async function release(host: ManagedHost): Promise<void> {

@@ -160,7 +160,10 @@ export class HostFleet {
     } catch (error) {
       // A half-made host is removed whatever failed (LESSONS #1).
       await backendHost?.destroy({ force: true }).catch(() => undefined);
-      const failure = error instanceof Error ? error : new InternalError(String(error));
+      // Only typed errors leave the pool: an engine's raw one (ENOTDIR, a socket error) is wrapped.
+      const failure = BerthError.isInstance(error)
+        ? error
+        : new InternalError(`Creating a ${name} host failed: ${describeError(error)}`, { cause: error });
       fleet.lastError = failure;
       fleet.consecutiveFailures += 1;
       fleet.retryAtMs = Date.now() + retryDelayMs(failure, fleet.consecutiveFailures);
@@ -219,10 +222,18 @@ export class HostFleet {
     const index = fleet.hosts.indexOf(host);
     if (index !== -1) fleet.hosts.splice(index, 1);
     if (host.status === 'ready' && host.shellAvailable) {
-      // A pause past the lease TTL may have let another process adopt it: theirs now, not ours to remove.
-      const outcome = await renewClaim(host, this.owner, this.options.leaseTtlMs).catch(() => ({
-        claimed: true as const,
-      }));
+      // A pause past the lease TTL may have let another process adopt it: theirs now, not ours to
+      // remove. A renewal that could not even run proves nothing: only a claim still fresh (not
+      // past its TTL) is trusted then, else the host is let go rather than destroyed.
+      const claimAgeMs = Date.now() - (this.claimedAtMs.get(host) ?? 0);
+      const outcome = await renewClaim(host, this.owner, this.options.leaseTtlMs).catch(() =>
+        claimAgeMs < this.options.leaseTtlMs
+          ? { claimed: true as const }
+          : {
+              claimed: false as const,
+              heldBy: { owner: 'unknown: the claim could not be renewed after it expired', expiresAtMs: 0 },
+            },
+      );
       if (!outcome.claimed) {
         // Already out of the fleet, so markLost's callback is a no-op: report the loss here.
         const lostReason = takenOverReason(outcome.heldBy);
@@ -382,12 +393,21 @@ const SWEEP_BEFORE_REMOVE_MS = 5_000;
  */
 export function retryDelayMs(error: Error, consecutiveFailures: number): number {
   const backoff = Math.min(30_000, 250 * 2 ** Math.min(consecutiveFailures, 7));
+  // At least MIN_RETRY_MS: a zero would start the next create from this one's `finally`, a loop
+  // that never yields to the event loop (no timer, no abort, no acquire deadline could fire).
   if (CapacityError.isInstance(error) && error.retryAfterMs !== undefined && error.retryAfterMs >= 0)
-    return error.retryAfterMs;
+    return Math.max(MIN_RETRY_MS, error.retryAfterMs);
   return backoff;
 }
+
+/** The shortest wait before another creation after a failed one. */
+export const MIN_RETRY_MS = 100;
 
 function isRetryable(error: Error): boolean {
   if (!BerthError.isInstance(error)) return true;
   return error.retryable || error.code === 'INTERNAL' || error.code === 'HOST_LOST';
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,5 +1,4 @@
 import type { HostStatus } from '../host/managed-host.js';
-import { CURRENT_OWNER } from '../host/owner-identity.js';
 import type { SlotState } from '../slot/slot-states.js';
 import type { HostFleet } from './host-fleet.js';
 
@@ -19,7 +18,7 @@ export interface PoolHost {
   readonly profile: string;
   /** The host's labels (`berth.pool`, `berth.profile`, `berth.spec`, `berth.owner`, …). */
   readonly labels: Readonly<Record<string, string>>;
-  /** Who holds the host now: this process (`CURRENT_OWNER`); a pool lists only hosts it holds. */
+  /** Who holds the host now: this pool (`pool.owner`, as in its claims); a pool lists only hosts it holds. */
   readonly owner: string;
   /** The process that created it (its `berth.owner` label); another one's for an adopted host. */
   readonly createdBy: string | undefined;
@@ -40,7 +39,7 @@ export function listPoolHosts(fleet: HostFleet, now = Date.now()): PoolHost[] {
     id: host.id,
     profile: host.profile,
     labels: { ...host.backendHost.labels },
-    owner: CURRENT_OWNER,
+    owner: fleet.owner,
     createdBy: host.backendHost.labels['berth.owner'],
     adopted: host.adopted,
     status: host.status,

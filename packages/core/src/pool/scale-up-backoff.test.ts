@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BACKEND_SPECIFICATION_V1, type BackendV1 } from '../backend/v1/types.js';
 import { CapacityError, InternalError } from '../errors/index.js';
-import { retryDelayMs } from './host-fleet.js';
+import { MIN_RETRY_MS, retryDelayMs } from './host-fleet.js';
 import { SlotPool } from './slot-pool.js';
 
 /** A backend whose every create fails with `failure()`; it only counts the attempts. */
@@ -55,8 +55,13 @@ describe('scale-up backoff', () => {
   });
 
   it('a short retryAfterMs is honoured too, instead of a longer exponential delay', () => {
-    expect(retryDelayMs(new CapacityError('busy', 50), 7)).toBe(50);
-    expect(retryDelayMs(new CapacityError('busy', 0), 3)).toBe(0);
+    expect(retryDelayMs(new CapacityError('busy', 150), 7)).toBe(150);
+  });
+
+  it('never retries at once: retryAfterMs 0 would loop without yielding to the event loop', () => {
+    expect(retryDelayMs(new CapacityError('busy', 0), 3)).toBe(MIN_RETRY_MS);
+    expect(retryDelayMs(new CapacityError('busy', 50), 3)).toBe(MIN_RETRY_MS);
+    expect(MIN_RETRY_MS).toBeGreaterThan(0);
   });
 
   it('without retryAfterMs (or for other errors) the delay is exponential, capped at 30 s', () => {

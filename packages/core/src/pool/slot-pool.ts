@@ -229,7 +229,9 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
       );
       this.tornDown = true;
       const destroy = options.forceRemove === true || !this.options.persist;
-      await this.fleet.closeAll(destroy, timerMs(timeoutMs));
+      // `timeoutMs` bounds the wait for leases only: tearing hosts down (removal, sweeps, released
+      // claims) keeps `closeTimeoutMs`, so `close({ timeoutMs: 0 })` still leaves nothing running.
+      await this.fleet.closeAll(destroy, timerMs(this.options.closeTimeoutMs));
       await this.options.backend.dispose?.();
       this.unregisterExit?.();
       this.emit('pool:closed');
@@ -249,6 +251,14 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
       draining: this.draining !== undefined,
       closed: this.closed,
     });
+  }
+
+  /**
+   * This pool as an owner (`<machine>.<pid>.<start>.<n>`): what its hosts' `berth.owner` labels
+   * and in-host claims name, so another process can tell whose a host is.
+   */
+  get owner(): string {
+    return this.fleet.owner;
   }
 
   /** The hosts this pool holds now, with labels, owner, age and the state of every slot. */
@@ -364,14 +374,17 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
       });
     while (missing()) {
       throwIfAborted(signal, 'Pre-warming the pool');
+      // The abort ends this wait at once; the creations go on and are removed by the close that follows.
       await new Promise<void>((resolve) => {
         const settle = () => {
           this.off('host:created', settle);
           this.off('host:error', settle);
+          signal?.removeEventListener('abort', settle);
           resolve();
         };
         this.on('host:created', settle);
         this.on('host:error', settle);
+        signal?.addEventListener('abort', settle, { once: true });
       });
     }
     const failed = [...this.options.profiles.values()].find(

@@ -22,8 +22,10 @@ import type { ExecResult } from './slot-types.js';
 /**
  * File transfer for a slot: through the in-host runtime where there is one, the backend's archive
  * API where it has one (tar in and out, no shell involved), otherwise through the slot's shell with
- * base64 and `tar`. A slot with its own user (`isolation: 'user'`) never uses the archive API: the
- * engine extracts and reads as root, so a symlink the slot planted would reach a sibling's files.
+ * base64 and `tar`. A slot with its own user (`isolation: 'user'`) asks the archive API to work as
+ * that user (`user`); a host whose archive API cannot (an engine's extracts and reads as root, so
+ * a symlink the slot planted would reach a sibling's files) says CAPABILITY_UNSUPPORTED, and the
+ * slot's shell does it as the user. A host whose archive API needs a runtime it lacks says the same.
  */
 export class SlotFiles {
   constructor(
@@ -33,12 +35,6 @@ export class SlotFiles {
 
   private get host() {
     return this.slot.host.backendHost;
-  }
-
-  /** The archive API, unless the slot runs as its own user (see above). */
-  private get archive() {
-    const host = this.host;
-    return this.slot.user ? undefined : host;
   }
 
   async writeFile(target: string, data: Uint8Array, mode: number, signal?: AbortSignal): Promise<void> {
@@ -51,17 +47,19 @@ export class SlotFiles {
       return;
     const directory = posixPath.dirname(target);
     await this.shell(['mkdir', '-p', directory], signal);
-    if (this.archive?.putArchive) {
-      const pack = tarStream.pack();
-      pack.entry({ name: posixPath.basename(target), mode, size: data.byteLength }, Buffer.from(data));
-      pack.finalize();
-      await this.archive
-        .putArchive(directory, pack as unknown as Readable, { signal })
-        .catch((error: unknown) => {
-          throw transferError(error, signal, `Writing ${target}`);
-        });
+    const pack = tarStream.pack();
+    pack.entry({ name: posixPath.basename(target), mode, size: data.byteLength }, Buffer.from(data));
+    pack.finalize();
+    if (
+      await this.putThroughArchive(
+        directory,
+        pack as unknown as Readable,
+        undefined,
+        signal,
+        `Writing ${target}`,
+      )
+    )
       return;
-    }
     const result = await this.shellWithStdin(
       `cat > ${shellQuote(target)} && chmod ${mode.toString(8)} ${shellQuote(target)}`,
       data,
@@ -77,15 +75,12 @@ export class SlotFiles {
       bytes = await this.host.readFile?.(target, { signal, ...(user ? { user } : {}) });
     };
     if (await this.viaRuntime(read)) return bytes as Uint8Array;
-    if (this.archive?.getArchive) {
-      const archive = await this.archive.getArchive(target, { signal }).catch((error: unknown) => {
-        throw archiveError(
-          error,
-          signal,
-          `No file at ${target} in slot ${this.slot.id}`,
-          `Reading ${target}`,
-        );
-      });
+    const archive = await this.getThroughArchive(
+      target,
+      signal,
+      `No file at ${target} in slot ${this.slot.id}`,
+    );
+    if (archive) {
       return readSingleFile(archive, target).catch((error: unknown) => {
         throw archiveError(
           error,
@@ -103,7 +98,11 @@ export class SlotFiles {
       `Reading ${target}`,
     );
     if (result.exitCode !== 0)
-      throw new NotFoundError(`No file at ${target} in slot ${this.slot.id}: ${result.stderr.trim()}`);
+      throw shellFileError(
+        result.stderr,
+        `No file at ${target} in slot ${this.slot.id}`,
+        `Reading ${target}`,
+      );
     return Buffer.from(result.stdout.replace(/\s+/g, ''), 'base64');
   }
 
@@ -120,7 +119,9 @@ export class SlotFiles {
       source.on('error', (error: unknown) => reject(localPathError(error, localPath))),
     );
     packFailure.catch(() => undefined);
-    if (await this.putThroughArchive(remoteDirectory, Readable.from(source), packFailure, signal)) return;
+    const extracting = `Extracting into ${remoteDirectory}`;
+    if (await this.putThroughArchive(remoteDirectory, Readable.from(source), packFailure, signal, extracting))
+      return;
     const chunks: Buffer[] = [];
     const pack = async () => {
       for await (const chunk of source) chunks.push(Buffer.from(chunk as Uint8Array));
@@ -142,7 +143,11 @@ export class SlotFiles {
       throw localPathError(error, localDirectory);
     });
     let archive: Readable;
-    const viaArchive = await this.getThroughArchive(remotePath, signal);
+    const viaArchive = await this.getThroughArchive(
+      remotePath,
+      signal,
+      `Nothing at ${remotePath} in slot ${this.slot.id}`,
+    );
     if (viaArchive) {
       archive = viaArchive;
     } else {
@@ -154,7 +159,12 @@ export class SlotFiles {
         }),
         `Reading ${remotePath}`,
       );
-      if (result.exitCode !== 0) throw new NotFoundError(`Nothing at ${remotePath}: ${result.stderr.trim()}`);
+      if (result.exitCode !== 0)
+        throw shellFileError(
+          result.stderr,
+          `Nothing at ${remotePath} in slot ${this.slot.id}`,
+          `Reading ${remotePath}`,
+        );
       archive = Readable.from([Buffer.from(result.stdout.replace(/\s+/g, ''), 'base64')]);
     }
     await pipeline(archive, tar.x({ cwd: localDirectory }), { signal }).catch((error: unknown) => {
@@ -168,24 +178,26 @@ export class SlotFiles {
   }
 
   /**
-   * Extracts `tar` through the host's archive API; false when it has none, or the slot has its
-   * own user and the host cannot extract as that user (then the slot's shell does, as the user).
+   * Extracts `tar` through the host's archive API; false when it has none or says it cannot here
+   * (`CAPABILITY_UNSUPPORTED`: no runtime to do it, or none that extracts as the slot's own user),
+   * and the slot's shell does it instead, as the slot's user. It throws before reading `tar`.
    */
   private async putThroughArchive(
     directory: string,
     tar: Readable,
-    packFailure: Promise<never>,
+    packFailure: Promise<never> | undefined,
     signal: AbortSignal | undefined,
+    what: string,
   ): Promise<boolean> {
     if (!this.host.putArchive) return false;
     const user = this.slot.user;
     const put = this.host.putArchive(directory, tar, { signal, ...(user ? { user } : {}) });
     try {
-      await Promise.race([put, packFailure]);
+      await (packFailure ? Promise.race([put, packFailure]) : put);
       return true;
     } catch (error) {
-      if (user && BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED')) return false;
-      throw transferError(error, signal, `Extracting into ${directory}`);
+      if (BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED')) return false;
+      throw transferError(error, signal, what);
     }
   }
 
@@ -193,14 +205,15 @@ export class SlotFiles {
   private async getThroughArchive(
     path: string,
     signal: AbortSignal | undefined,
+    missing: string,
   ): Promise<Readable | undefined> {
     if (!this.host.getArchive) return undefined;
     const user = this.slot.user;
     try {
       return await this.host.getArchive(path, { signal, ...(user ? { user } : {}) });
     } catch (error) {
-      if (user && BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED')) return undefined;
-      throw archiveError(error, signal, `Nothing at ${path} in slot ${this.slot.id}`, `Reading ${path}`);
+      if (BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED')) return undefined;
+      throw archiveError(error, signal, missing, `Reading ${path}`);
     }
   }
 
@@ -329,4 +342,19 @@ async function readSingleFile(archive: Readable, target: string): Promise<Uint8A
     );
   }
   return found;
+}
+
+/**
+ * What a file command's failure in the slot's shell means: `NOT_FOUND` only when the path does not
+ * exist; anything else (permission denied, not a regular file, a full disk) is `INTERNAL` with
+ * the shell's own words.
+ */
+function shellFileError(stderr: string, missing: string, operation: string): BerthError {
+  const said = stderr.trim();
+  if (
+    /no such file or directory|can't open|cannot open|not found/i.test(said) &&
+    !/permission denied/i.test(said)
+  )
+    return new NotFoundError(`${missing}: ${said}`);
+  return new InternalError(`${operation} failed: ${said || 'no reason given'}.`);
 }

@@ -9,6 +9,8 @@ export interface FaultMatch {
   phase?: FaultPhase;
   /** How many matching calls it applies to (default 1; `Infinity` for all). */
   times?: number;
+  /** `hold` only: the call waits for the gate whatever its signal says (a backend that ignores it). */
+  ignoreAbort?: boolean;
 }
 
 interface Rule {
@@ -44,7 +46,7 @@ export class FaultController {
   /** The next `times` matching calls wait at the returned gate until it is released or failed. */
   hold(operation: FaultOperation, match: FaultMatch = {}): Gate {
     const gate = new Gate();
-    this.addRule(operation, match, (call, signal) => gate.pass(call, signal));
+    this.addRule(operation, match, (call, signal) => gate.pass(call, match.ignoreAbort ? undefined : signal));
     return gate;
   }
 
