@@ -1,6 +1,7 @@
 /**
  * The backend contract (@berth/testkit) for the Nomad backend against the real agent, once per
- * driver: docker (berth-test/busybox:1) and raw_exec. A lost host is a job stopped and purged
+ * driver: docker (berth-test/busybox:1, commands through berth-agent) and raw_exec (the shell
+ * protocol). A lost host is a job stopped and purged
  * from outside (`nomad job stop -purge`, over the HTTP API). Skips with the reason printed when no
  * agent answers, unless CI is set: then it fails.
  */
@@ -38,16 +39,15 @@ const common = {
   // Every job still registered counts, stopped or not: a clean run leaves none.
   countHosts: async (poolId: string) => (await jobsOfPool(client, poolId)).length,
   timeoutMs: 90_000,
-  skip: SHELL_PROTOCOL_LIMITS,
 };
 
 describe.skipIf(!available || !docker)('nomad docker driver', () => {
   runBackendConformance({
     ...common,
-    name: 'nomad (docker, busybox)',
+    name: 'nomad (docker, busybox, through berth-agent)',
     host: { image: BUSYBOX },
-    // Slots here run commands through the shell protocol: switching to a slot's user needs
-    // util-linux `setpriv` (busybox's lacks --reuid), so those tests use the Debian image.
+    // Commands run through berth-agent, which switches users itself; the Debian image also has
+    // util-linux `setpriv` for a host that falls back to the shell protocol.
     userIsolationHost: { image: DEBIAN },
   });
 });
@@ -58,7 +58,7 @@ describe.skipIf(!available)('nomad raw_exec driver', () => {
     name: 'nomad (raw_exec)',
     host: { driver: 'raw_exec' },
     skip: {
-      ...common.skip,
+      ...SHELL_PROTOCOL_LIMITS,
       runtimeLoss:
         "Nomad reports a raw_exec exec's end only once its output pipes close, and the command a killed slot shell started still holds them: the loss shows when that command ends or times out",
     },

@@ -168,6 +168,56 @@ describe.skipIf(!available)('Nomad backend host layer against a real agent', () 
     },
   );
 
+  it.skipIf(!docker)(
+    'a docker host carries its shells and commands over berth-agent; raw_exec and `exec` mode use one exec each',
+    async () => {
+      const spec = backend.resolveHostSpec(
+        { image: DOCKER_IMAGE, cpu: 50, memoryMiB: 64, killTimeoutMs: 1_000 },
+        'spec',
+      );
+      const host = await backend.createHost({
+        profile: 'agent',
+        spec,
+        labels: labelsFor(POOL, 'agent'),
+        slotCount: 1,
+      });
+      hosts.push(host);
+      // The shell's parent, seen from inside: the agent, which started it.
+      const parentOf = async (target: NomadHost) =>
+        (
+          await runScript(await target.openChannel(), "tr '\\0' ' ' < /proc/$PPID/cmdline; echo\n")
+        ).stdout.trim();
+      expect(await parentOf(host)).toMatch(/berth-agent/);
+      expect(host.shellTransport).toEqual({ kind: 'agent' });
+      const command = await host.openCommand({ argv: ['sh', '-c', 'echo $$'], cwd: '/alloc/data' });
+      command.stdin.end();
+      let said = '';
+      command.stdout.on('data', (chunk: Buffer) => (said += chunk.toString()));
+      expect(await command.closed).toEqual({ exitCode: 0 });
+      expect(said.trim()).toBe(String(command.pid));
+      await host.writeFile('/alloc/data/agent.txt', Buffer.from('via agent'), { mode: 0o644 });
+      expect(Buffer.from(await host.readFile('/alloc/data/agent.txt')).toString()).toBe('via agent');
+
+      expect(hosts[0]!.shellTransport.kind, 'raw_exec').toBe('exec');
+      expect(hosts[0]!.shellTransport.reason).toMatch(/raw_exec driver/);
+      const execOnly = createNomadBackend({ address: NOMAD_TEST_ADDRESS, env: {}, shellTransport: 'exec' });
+      const plain = await execOnly.createHost({
+        profile: 'plain',
+        spec,
+        labels: labelsFor(POOL, 'plain'),
+        slotCount: 1,
+      });
+      expect(plain.shellTransport).toEqual({ kind: 'exec', reason: 'shellTransport is `exec`' });
+      expect(await parentOf(plain)).not.toMatch(/berth-agent/);
+      await expect(plain.openCommand({ argv: ['true'] })).rejects.toMatchObject({
+        code: 'CAPABILITY_UNSUPPORTED',
+      });
+      await plain.destroy({ force: true });
+      await execOnly.dispose();
+    },
+    120_000,
+  );
+
   it('lists hosts by labels only, not another pool’s, and attaches to a listed one', async () => {
     const other = await backend.createHost({
       profile: 'raw',
