@@ -17,29 +17,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HostAgentSession } from './host-agent-session.js';
-import { LOCAL_AGENT_ARCH, startLocalAgent } from './testing/start-local-agent.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LOCAL_AGENT_ARCH, useLocalAgent } from './testing/start-local-agent.js';
 
 const root = process.getuid?.() === 0;
 if (!root) console.info('[agent-archive] slot-user tests skipped: they need root (CI runs as root)');
 
-let agent: HostAgentSession;
-let stop: () => void;
+const agentOf = useLocalAgent();
 let base = '';
 
-beforeAll(async () => {
-  const started = startLocalAgent();
-  stop = () => started.child.kill('SIGKILL');
-  agent = await HostAgentSession.connect(started.transport, {
-    timeoutMs: 10_000,
-    hostDescription: 'a local agent',
-  });
-});
-afterAll(() => {
-  agent?.close();
-  stop?.();
-});
 afterEach(() => {
   if (base) rmSync(base, { recursive: true, force: true });
 });
@@ -83,7 +69,7 @@ async function entriesOf(archive: Readable): Promise<Record<string, string>> {
 describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent archives', () => {
   it('extracts files, directories and links, and answers a tree with links as links', async () => {
     const dir = scratch();
-    await agent.files.putArchive(
+    await agentOf().files.putArchive(
       dir,
       archiveOf([
         { name: 'tree/', type: 'directory' },
@@ -96,7 +82,7 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent archives', () => {
     expect(readFileSync(path.join(dir, 'tree/sub/b.txt'), 'utf8')).toBe('beta');
     expect(statSync(path.join(dir, 'tree/a.txt')).mode & 0o777).toBe(0o640);
     expect(readlinkSync(path.join(dir, 'tree/link'))).toBe('/etc/hostname');
-    expect(await entriesOf(await agent.files.getArchive(path.join(dir, 'tree')))).toEqual({
+    expect(await entriesOf(await agentOf().files.getArchive(path.join(dir, 'tree')))).toEqual({
       'tree/': '/',
       'tree/a.txt': 'alpha',
       'tree/link': '-> /etc/hostname',
@@ -104,9 +90,9 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent archives', () => {
       'tree/sub/b.txt': 'beta',
     });
     const big = 'x'.repeat(8 << 20);
-    await agent.files.putArchive(dir, archiveOf([{ name: 'big.bin', body: big }]));
+    await agentOf().files.putArchive(dir, archiveOf([{ name: 'big.bin', body: big }]));
     expect(
-      (await entriesOf(await agent.files.getArchive(path.join(dir, 'big.bin'))))['big.bin'],
+      (await entriesOf(await agentOf().files.getArchive(path.join(dir, 'big.bin'))))['big.bin'],
     ).toHaveLength(big.length);
   });
 
@@ -117,14 +103,17 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent archives', () => {
     mkdirSync(path.join(dir, 'inside'));
     symlinkSync(outside, path.join(dir, 'inside', 'escape'));
     await expect(
-      agent.files.putArchive(path.join(dir, 'inside'), archiveOf([{ name: '../evil.txt', body: 'x' }])),
+      agentOf().files.putArchive(path.join(dir, 'inside'), archiveOf([{ name: '../evil.txt', body: 'x' }])),
     ).rejects.toThrow(/leaves the target directory/);
     await expect(
-      agent.files.putArchive(path.join(dir, 'inside'), archiveOf([{ name: 'escape/evil.txt', body: 'x' }])),
+      agentOf().files.putArchive(
+        path.join(dir, 'inside'),
+        archiveOf([{ name: 'escape/evil.txt', body: 'x' }]),
+      ),
     ).rejects.toThrow(/symlink is never followed/);
     // A link in the archive, then a file through it: refused too.
     await expect(
-      agent.files.putArchive(
+      agentOf().files.putArchive(
         path.join(dir, 'inside'),
         archiveOf([
           { name: 'hop', type: 'symlink', linkname: outside },
@@ -133,7 +122,7 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent archives', () => {
       ),
     ).rejects.toThrow(/symlink is never followed/);
     expect(() => statSync(path.join(outside, 'evil.txt'))).toThrow();
-    await expect(agent.files.getArchive(path.join(dir, 'nothing-here'))).rejects.toMatchObject({
+    await expect(agentOf().files.getArchive(path.join(dir, 'nothing-here'))).rejects.toMatchObject({
       code: 'NOT_FOUND',
     });
   });
@@ -156,14 +145,14 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent archives', () => {
       chmodSync(dir, 0o711);
       writeFileSync(path.join(theirs, 'secret.txt'), 'SECRET');
       const user = { uid: 20_980, gid: 20_980 };
-      await agent.files.putArchive(mine, archiveOf([{ name: 'a.txt', body: 'mine' }]), { user });
+      await agentOf().files.putArchive(mine, archiveOf([{ name: 'a.txt', body: 'mine' }]), { user });
       expect(statSync(path.join(mine, 'a.txt')).uid).toBe(user.uid);
       await expect(
-        agent.files.putArchive(theirs, archiveOf([{ name: 'x.txt', body: 'x' }]), { user }),
+        agentOf().files.putArchive(theirs, archiveOf([{ name: 'x.txt', body: 'x' }]), { user }),
       ).rejects.toThrow();
-      await expect(agent.files.getArchive(theirs, { user })).rejects.toThrow();
+      await expect(agentOf().files.getArchive(theirs, { user })).rejects.toThrow();
       symlinkSync(path.join(theirs, 'secret.txt'), path.join(mine, 'link'));
-      const got = await entriesOf(await agent.files.getArchive(path.join(mine, 'link'), { user }));
+      const got = await entriesOf(await agentOf().files.getArchive(path.join(mine, 'link'), { user }));
       expect(got).toEqual({ link: `-> ${path.join(theirs, 'secret.txt')}` });
     },
   );

@@ -17,30 +17,16 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HostAgentSession } from './host-agent-session.js';
-import { LOCAL_AGENT_ARCH, startLocalAgent } from './testing/start-local-agent.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LOCAL_AGENT_ARCH, useLocalAgent } from './testing/start-local-agent.js';
 
 const root = process.getuid?.() === 0;
 if (!root) console.info('[agent-clean] uid and mount tests skipped: they need root (CI runs as root)');
 
-let agent: HostAgentSession;
-let stop: () => void;
-let base: string;
+const agentOf = useLocalAgent();
+let base = '';
 const mounts: string[] = [];
 
-beforeAll(async () => {
-  const started = startLocalAgent();
-  stop = () => started.child.kill('SIGKILL');
-  agent = await HostAgentSession.connect(started.transport, {
-    timeoutMs: 10_000,
-    hostDescription: 'a local agent',
-  });
-});
-afterAll(() => {
-  agent?.close();
-  stop?.();
-});
 afterEach(() => {
   for (const mount of mounts.splice(0)) execFileSync('umount', ['-l', mount]);
   if (base) rmSync(base, { recursive: true, force: true });
@@ -61,7 +47,7 @@ async function startMarked(
   env: Record<string, string>,
   user?: { uid: number; gid: number },
 ): Promise<number> {
-  const command = await agent.openCommand({
+  const command = await agentOf().openCommand({
     argv: ['sh', '-c', 'setsid sleep 4391 > /dev/null 2>&1 < /dev/null & echo $!'],
     env,
     ...(user ? { user } : {}),
@@ -95,7 +81,7 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent /v1/clean', () => {
     mkdirSync(path.join(workspace, 'ro'), { mode: 0o500 });
     writeFileSync(path.join(base, 'outside'), 'keep');
     symlinkSync(base, path.join(workspace, 'link'));
-    const result = await agent.files.cleanSlot({
+    const result = await agentOf().files.cleanSlot({
       leasePrefix: 'hosttag.0.',
       reset: { directory: workspace, trash },
     });
@@ -106,7 +92,7 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent /v1/clean', () => {
     expect(statSync(workspace).mode & 0o777).toBe(0o755);
     expect(existsSync(path.join(base, 'outside')), 'a planted symlink was followed').toBe(true);
     expect(await until(() => readdirSync(trash).length === 0), 'the background delete').toBe(true);
-    await agent.files.cleanSlot({ leasePrefix: 'hosttag.1.' });
+    await agentOf().files.cleanSlot({ leasePrefix: 'hosttag.1.' });
     expect(await until(() => !alive(neighbour))).toBe(true);
   });
 
@@ -116,7 +102,7 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent /v1/clean', () => {
       const { workspace, trash } = layout();
       const user = { uid: 20_990, gid: 20_990 };
       const unmarked = await startMarked({}, user);
-      const result = await agent.files.cleanSlot({
+      const result = await agentOf().files.cleanSlot({
         leasePrefix: 'hosttag.0.',
         users: [user.uid],
         reset: { directory: workspace, trash, owner: user },
@@ -137,16 +123,21 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent /v1/clean', () => {
     mkdirSync(mountPoint);
     execFileSync('mount', ['-t', 'tmpfs', 'none', mountPoint]);
     expect(
-      (await agent.files.cleanSlot({ leasePrefix: 'x.0.', reset: { directory: workspace, trash } })).warnings,
+      (await agentOf().files.cleanSlot({ leasePrefix: 'x.0.', reset: { directory: workspace, trash } }))
+        .warnings,
     ).toEqual([]);
     const [moved] = readdirSync(trash);
     mounts.push(path.join(trash, moved!, 'mnt'));
     expect(await until(() => readdirSync(trash).some((name) => name.endsWith('.err')))).toBe(true);
-    const next = await agent.files.cleanSlot({ leasePrefix: 'x.0.', reset: { directory: workspace, trash } });
+    const next = await agentOf().files.cleanSlot({
+      leasePrefix: 'x.0.',
+      reset: { directory: workspace, trash },
+    });
     expect(next.warnings).toHaveLength(1);
     expect(next.warnings[0]).toMatch(/busy/i);
     expect(
-      (await agent.files.cleanSlot({ leasePrefix: 'x.0.', reset: { directory: workspace, trash } })).warnings,
+      (await agentOf().files.cleanSlot({ leasePrefix: 'x.0.', reset: { directory: workspace, trash } }))
+        .warnings,
     ).toEqual([]);
   });
 });

@@ -8,27 +8,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type AgentArch, agentArchOf, agentBinary } from './agent-binary.js';
 import { AgentStartError, type AgentTransport, HostAgentSession } from './host-agent-session.js';
 import { runInShell } from './testing/run-in-shell.js';
+import { transportFor } from './testing/start-local-agent.js';
 
 const arch = agentArchOf(process.arch === 'x64' ? 'amd64' : process.arch);
 const children: ChildProcess[] = [];
-
-function transportFor(child: ChildProcess): AgentTransport {
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const drained = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  return {
-    drained,
-    readable: child.stdout!,
-    writable: child.stdin!,
-    destroy: () => {
-      child.stdin!.destroy();
-      child.stdout!.destroy();
-    },
-    diagnostics: () => stderr,
-  };
-}
 
 /** qemu-user for running the arm64 build here (scripts/setup-agent-tools.sh installs it in CI). */
 const QEMU_ARM64 = ['/usr/bin/qemu-aarch64-static', '/usr/bin/qemu-aarch64'].find((path) => existsSync(path));
