@@ -89,7 +89,9 @@ func extract(archive *tar.Reader, root string) error {
 	}
 }
 
-// realParents: every component of relative (below root) exists as a real directory, not a symlink.
+// realParents makes every component of relative (below root) a real directory: a missing one is
+// created (as tar does for entries whose directories the archive does not list), a symlink or a
+// file in the way is refused.
 func realParents(root, relative string) error {
 	at := root
 	for _, part := range strings.Split(relative, string(filepath.Separator)) {
@@ -98,6 +100,12 @@ func realParents(root, relative string) error {
 		}
 		at = filepath.Join(at, part)
 		info, err := os.Lstat(at)
+		if errors.Is(err, fs.ErrNotExist) {
+			if err := os.Mkdir(at, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			return err
 		}

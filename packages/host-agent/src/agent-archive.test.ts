@@ -77,8 +77,11 @@ describe.skipIf(!LOCAL_AGENT_ARCH)('berth-agent archives', () => {
         { name: 'tree/sub/', type: 'directory' },
         { name: 'tree/sub/b.txt', body: 'beta' },
         { name: 'tree/link', type: 'symlink', linkname: '/etc/hostname' },
+        // No entry for its directory, as many archivers write them: created on the way.
+        { name: 'implied/dir/c.txt', body: 'gamma' },
       ]),
     );
+    expect(readFileSync(path.join(dir, 'implied/dir/c.txt'), 'utf8')).toBe('gamma');
     expect(readFileSync(path.join(dir, 'tree/sub/b.txt'), 'utf8')).toBe('beta');
     expect(statSync(path.join(dir, 'tree/a.txt')).mode & 0o777).toBe(0o640);
     expect(readlinkSync(path.join(dir, 'tree/link'))).toBe('/etc/hostname');
