@@ -39,11 +39,16 @@ export function responseStatus(stream: ClientHttp2Stream): Promise<number> {
 
 export function responseHeaders(stream: ClientHttp2Stream): Promise<http2.IncomingHttpHeaders> {
   return new Promise((resolve, reject) => {
-    stream.once('response', (headers) => resolve(headers));
+    let answered = false;
+    stream.once('response', (headers) => {
+      answered = true;
+      resolve(headers);
+    });
     stream.once('error', reject);
-    stream.once('close', () =>
-      reject(new Error(`the stream closed before a response (code ${stream.rstCode})`)),
-    );
+    // Every stream closes; an error (and its stack) is built only for one that never answered.
+    stream.once('close', () => {
+      if (!answered) reject(new Error(`the stream closed before a response (code ${stream.rstCode})`));
+    });
   });
 }
 
