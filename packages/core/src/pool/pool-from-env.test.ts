@@ -16,6 +16,7 @@ import {
   poolFromEnv,
   poolOptionsFromEnv,
 } from './pool-from-env.js';
+import { resolvePoolOptions } from './pool-options.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'berth-from-env-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -233,6 +234,19 @@ describe('poolOptionsFromEnv: backends from the caller', () => {
     expect((await poolOptionsFromEnv({ BERTH_BACKEND: 'local' })).persist).toBeUndefined();
   });
 
+  it('Infinity is "no deadline" from the environment too, and the options still refuse it where it cannot mean that', async () => {
+    const options = await poolOptionsFromEnv({
+      BERTH_BACKEND: 'local',
+      BERTH_ACQUIRE_TIMEOUT_MS: 'Infinity',
+      BERTH_EXEC_TIMEOUT_MS: 'infinity',
+    });
+    expect(options).toMatchObject({
+      acquireTimeoutMs: Number.POSITIVE_INFINITY,
+      execTimeoutMs: Number.POSITIVE_INFINITY,
+    });
+    expect(() => resolvePoolOptions({ ...options, minHosts: Number.POSITIVE_INFINITY })).toThrow(/minHosts/);
+  });
+
   it('a bad number or boolean is INVALID_OPTIONS naming the variable', async () => {
     const error = (await failure({ BERTH_BACKEND: 'local', BERTH_MAX_HOSTS: 'lots' })) as InvalidOptionsError;
     expect(BerthError.hasCode(error, 'INVALID_OPTIONS')).toBe(true);
@@ -286,7 +300,9 @@ describe('numberFrom / booleanFrom / closestName', () => {
     expect(numberFrom({ X: '42' }, 'X')).toBe(42);
     expect(numberFrom({ X: '1e3' }, 'X')).toBe(1000);
     expect(numberFrom({}, 'X')).toBeUndefined();
-    expect(() => numberFrom({ X: 'Infinity' }, 'X')).toThrow(/X/);
+    expect(numberFrom({ X: 'Infinity' }, 'X')).toBe(Number.POSITIVE_INFINITY);
+    expect(() => numberFrom({ X: '-Infinity' }, 'X')).toThrow(/X/);
+    expect(() => numberFrom({ X: 'NaN' }, 'X')).toThrow(/X/);
     expect(() => numberFrom({ X: '12abc' }, 'X')).toThrow(/X/);
     for (const yes of ['1', 'true', 'YES', 'on']) expect(booleanFrom({ B: yes }, 'B')).toBe(true);
     for (const no of ['0', 'false', 'No', 'off']) expect(booleanFrom({ B: no }, 'B')).toBe(false);

@@ -170,8 +170,11 @@ function defined<T extends object>(value: T): Partial<T> {
 export function numberFrom(env: Env, key: string): number | undefined {
   const raw = env[key];
   if (raw === undefined || raw.trim() === '') return undefined;
+  // `Infinity` for the deadlines that accept "none" (the option's own validation says which).
+  if (raw.trim().toLowerCase() === 'infinity') return Number.POSITIVE_INFINITY;
   const value = Number(raw);
-  if (!Number.isFinite(value)) throw new InvalidOptionsError(key, `expected a number, got '${raw}'.`);
+  if (!Number.isFinite(value))
+    throw new InvalidOptionsError(key, `expected a number (or Infinity for no deadline), got '${raw}'.`);
   return value;
 }
 
