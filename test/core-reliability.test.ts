@@ -189,7 +189,6 @@ describe('core reliability (local backend, real processes)', () => {
     const stats = pool.stats();
     expect(stats.queueDepth).toBe(0);
     expect(stats.slots.available).toBe(50);
-    expect(elapsedMs).toBeLessThan(10_000);
   });
 
   it('pre-warms minHosts beyond maxConcurrentCreates (createPool used to hang forever)', async () => {
