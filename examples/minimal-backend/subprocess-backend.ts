@@ -66,6 +66,12 @@ export function createSubprocessBackend(baseDirectory = path.join(os.tmpdir(), '
   return backend;
 }
 
+/** `BERTH_BACKEND=subprocess` with `poolFromEnv`: the variables this backend reads, and how. */
+export const envVariables = ['BERTH_SUBPROCESS_DIR'];
+export function backendFromEnv(env: Readonly<Record<string, string | undefined>>) {
+  return { backend: createSubprocessBackend(env.BERTH_SUBPROCESS_DIR), host: {} };
+}
+
 class SubprocessHost implements HostV1 {
   readonly workspaceRoot: string;
   private readonly shells = new Set<ChildProcess>();
