@@ -1,5 +1,5 @@
 /**
- * OpenTelemetry against a real pool (local backend, real child processes), asserted through the
+ * OpenTelemetry against a real pool (local backend, real child processes; and Docker), asserted through the
  * SDK's in-memory exporters: metrics (acquire wait, cold start, exec duration and outcome, hosts and
  * slots by state, creations, reaps, errors by code) and spans (`acquire`, `exec`, `host.create`,
  * `host.remove`) with their attributes and parents. Plus: importing `@berth/core` loads no
@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createDockerBackend } from '@berth/backend-docker';
 import { createLocalBackend, createPool, type SlotPool } from '@berth/core';
 import { context, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -28,6 +29,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUSYBOX_HOST, containersOf, docker, removeContainers } from './fixtures/docker-pool-helpers.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-otel-'));
@@ -195,6 +197,52 @@ describe('OpenTelemetry (local backend, in-memory exporters)', () => {
       'berth.remove.reason': 'pool closed',
     });
     expect(trace.getActiveSpan()).toBeUndefined();
+  });
+});
+
+const dockerUp = await docker('version', '--format', '{{.Server.Version}}').then(
+  () => true,
+  () => false,
+);
+if (!dockerUp) console.info('core-telemetry: Docker tests skipped: no reachable dockerd');
+
+describe.skipIf(!dockerUp)('OpenTelemetry on Docker (busybox)', () => {
+  const dockerPoolId = `berth-obs-otel-${process.pid}`;
+  afterAll(async () => removeContainers(await containersOf(dockerPoolId)));
+
+  it('reports the same spans and metrics with berth.backend=docker', async () => {
+    {
+      await using dockerPool = await createPool({
+        backend: createDockerBackend(),
+        poolId: dockerPoolId,
+        handleSignals: false,
+        persist: false,
+        host: BUSYBOX_HOST,
+        telemetry: { meterProvider, tracerProvider },
+      });
+      await using slot = await dockerPool.acquire({ trajectoryId: 'docker-1' });
+      expect((await slot.exec('exit 7')).exitCode).toBe(7);
+      const points = await collect();
+      const mine = { 'berth.pool': dockerPoolId, 'berth.backend': 'docker' };
+      expect(sum(points, 'berth.host.cold_start.duration', mine)).toBe(1);
+      expect(sum(points, 'berth.exec.duration', { ...mine, 'berth.exec.outcome': 'exit_nonzero' })).toBe(1);
+      expect(sum(points, 'berth.slots', { ...mine, 'berth.slot.state': 'acquired' })).toBe(1);
+    }
+    const of = (name: string) => spans(name).filter((span) => span.attributes['berth.pool'] === dockerPoolId);
+    const [created] = of('host.create');
+    expect(created?.attributes).toMatchObject({
+      'berth.backend': 'docker',
+      'berth.host.id': expect.any(String),
+    });
+    expect(of('exec')[0]?.attributes).toMatchObject({
+      'berth.trajectory.id': 'docker-1',
+      'berth.host.id': created?.attributes['berth.host.id'],
+      'berth.exec.exit_code': 7,
+    });
+    expect(of('host.remove').map((span) => span.attributes['berth.host.id'])).toEqual([
+      created?.attributes['berth.host.id'],
+    ]);
+    expect(await containersOf(dockerPoolId)).toEqual([]);
   });
 });
 
