@@ -116,11 +116,11 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
   /** Adopts or reaps existing hosts, pre-warms `minHosts`, starts upkeep timers. */
   async start(signal?: AbortSignal): Promise<this> {
     throwIfAborted(signal);
-    // Debug log and OpenTelemetry (when installed) subscribe before the start sweep emits anything.
-    await observePool(this);
     if (this.options.handleSignals) this.unregisterExit = registerForExit(this);
     const aborted = signal ?? new AbortController().signal;
     try {
+      // Debug log and OpenTelemetry (when installed) subscribe before the start sweep emits anything.
+      await observePool(this);
       await adoptAndReap(this.options as ResolvedPoolOptions, this.fleet, this, true, aborted);
       this.fleet.ensureMinimum();
       await this.waitForMinimum(signal);
