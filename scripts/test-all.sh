@@ -36,6 +36,9 @@ npx turbo run build
 npm run typecheck
 npm run lint
 
+step "docs (TypeDoc API reference: warnings and broken links fail; every relative Markdown link resolves)"
+npm run docs
+
 step "tests"
 npx vitest run
 step "done"

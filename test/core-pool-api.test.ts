@@ -5,7 +5,13 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createLocalBackend, createPool, type PoolOptions, type SlotPool } from '@berth/core';
+import {
+  createLocalBackend,
+  createPool,
+  type PoolEvents,
+  type PoolOptions,
+  type SlotPool,
+} from '@berth/core';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-pool-api-'));
@@ -130,6 +136,7 @@ describe('pool API (local backend, real processes)', () => {
     chmodSync(path.join(tools, 'sh'), 0o755);
 
     const errors: string[] = [];
+    const failures: Parameters<PoolEvents['host:error']>[0][] = [];
     const removed: string[] = [];
     const pool = await open({
       backend: createLocalBackend({ baseDirectory: path.join(scratch, 'heal') }),
@@ -140,16 +147,28 @@ describe('pool API (local backend, real processes)', () => {
       acquireTimeoutMs: 20_000,
       host: { shell: path.join(tools, 'sh') },
       on: {
-        'host:error': (event) => errors.push(event.error.message),
+        'host:error': (event) => {
+          errors.push(event.error.message);
+          failures.push(event);
+        },
         'host:removed': (event) => removed.push(`${event.hostId}: ${event.reason}`),
       },
     });
-    const slot = await pool.acquire();
+    const slot = await pool.acquire({ trajectoryId: 'heal-1' });
     const hostId = slot.hostId;
+    const slotId = slot.id;
     const workspace = (await slot.exec('pwd')).stdout.trim();
     writeFileSync(failFor, workspace);
     await slot.release();
     expect(errors.some((message) => message.includes('injected failure'))).toBe(true);
+    // The event says which host, slot and trajectory the failed release was.
+    expect(failures.find((event) => event.error.message.includes('injected failure'))).toMatchObject({
+      operation: 'release',
+      profile: 'default',
+      hostId,
+      slotId,
+      trajectoryId: 'heal-1',
+    });
 
     // The only slot of the only host allowed is quarantined: without replacement this would time out.
     const next = await pool.acquire();

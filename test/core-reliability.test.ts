@@ -202,7 +202,7 @@ describe('core reliability (local backend, real processes)', () => {
     expect(pool.stats().hosts).toBe(3);
   });
 
-  it('a killed slot shell is a slot event: the slot reopens it, the host is not lost (LESSONS #19)', async () => {
+  it('a killed slot shell is a slot event: the slot reopens it, the host is not lost (docs/lessons.md #19)', async () => {
     const pool = newPool(tempBase(), { minHosts: 2, maxHosts: 2, slotsPerHost: 2 });
     const events: string[] = [];
     pool.on('host:lost', (event) => events.push(`lost:${event.hostId}`));

@@ -29,6 +29,16 @@ describe('examples', () => {
     expect(output).toMatch(/timed out: true, exit 124/);
   });
 
+  it('minimal-backend/run.ts (the third-party backend of docs/writing-a-backend.md)', async () => {
+    expect(await example('minimal-backend/run.ts')).toBe('exit 3: hello from a third-party backend\n');
+  });
+
+  it('opentelemetry.ts (metrics and spans through in-memory exporters)', async () => {
+    const output = await example('opentelemetry.ts');
+    expect(output).toMatch(/^metrics: .*berth\.acquire\.duration.*berth\.exec\.duration.*berth\.slots$/m);
+    expect(output).toMatch(/^span exec exit_nonzero example-1$/m);
+  });
+
   it('docker-batch.ts (real dockerd)', async () => {
     const output = await example('docker-batch.ts');
     expect(output).toMatch(/^40\/40 trajectories ok in [\d.]+ s$/m);

@@ -68,9 +68,11 @@ export {
 } from './host/slot-users.js';
 export { createLocalBackend, type LocalBackendOptions } from './local/create-local-backend.js';
 export { LOCAL_BASE_ENV, type LocalHostSpec, type ResolvedLocalHostSpec } from './local/local-host-spec.js';
+export { DEBUG_NAMESPACES, type DebugNamespace } from './observability/debug-log.js';
+export type { PoolTelemetryOption, PoolTelemetryProviders } from './observability/telemetry-option.js';
 export { parseWithPath } from './options/parse-with-path.js';
 export type { BatchItem, BatchOptions, BatchOutcome } from './pool/exec-batch.js';
-export type { PoolEvents, PoolListeners } from './pool/pool-events.js';
+export type { ExecEndEvent, HostErrorEvent, PoolEvents, PoolListeners } from './pool/pool-events.js';
 export {
   type BackendEnvModule,
   type BackendFromEnv,

@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import { type ConformanceContext, eventually, expectCode } from './conformance-context.js';
 
 /**
- * `isolation: 'user'` (ARCHITECTURE §10): each slot its own uid and a 0700 workspace; commands and
+ * `isolation: 'user'` (docs/architecture.md §10): each slot its own uid and a 0700 workspace; commands and
  * file operations run as that uid, so a trajectory can neither read nor write a sibling's files,
  * nor signal or inspect its processes. A backend that cannot do it refuses it at `createPool`.
  * Every effect is checked from inside the host.

@@ -2,7 +2,7 @@ import { BerthError, type Slot } from '@berth/core';
 import { expect } from 'vitest';
 import { type ConformanceContext, countProcessesScript, sleep, withSameSlot } from './conformance-context.js';
 
-/** The process model: commands that harm themselves, leases that leave nothing behind (LESSONS #19–21). */
+/** The process model: commands that harm themselves, leases that leave nothing behind (docs/lessons.md #19–21). */
 export function registerProcessContract<Spec>(context: ConformanceContext<Spec>): void {
   const test = context.test.bind(context);
 

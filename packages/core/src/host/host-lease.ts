@@ -78,7 +78,7 @@ export function isClaimFree(claim: HostClaim | undefined, context: ClaimContext)
 
 /**
  * Claims the host for `context.self` with a compare-and-swap under a `mkdir` lock (atomic on every
- * POSIX filesystem), so two processes adopting at once cannot both win (LESSONS #5).
+ * POSIX filesystem), so two processes adopting at once cannot both win (docs/lessons.md #5).
  */
 export async function claimHost(
   host: ManagedHost,

@@ -333,7 +333,7 @@ export class ManagedHost {
 
   /**
    * Before the first lease of a host adopted from another process (which may have died mid-command):
-   * kill everything its leases left running, then empty every workspace (LESSONS #21).
+   * kill everything its leases left running, then empty every workspace (docs/lessons.md #21).
    */
   async scrubForAdoption(signal?: AbortSignal): Promise<void> {
     if (!this.hasShell) return;

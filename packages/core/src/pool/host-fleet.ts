@@ -5,6 +5,7 @@ import { claimHost, type HostClaim, releaseClaim, renewClaim } from '../host/hos
 import { buildHostLabels, hashSpec } from '../host/labels.js';
 import { ManagedHost } from '../host/managed-host.js';
 import { type PoolOwner, registerPoolOwner } from '../host/owner-identity.js';
+import { debugLog, describeForLog } from '../observability/debug-log.js';
 import type { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
 import { timeoutSignal, timerMs } from '../waits/timer-ms.js';
@@ -158,7 +159,8 @@ export class HostFleet {
       this.events.emit('pool:scaled', { profile: name, hosts: fleet.hosts.length, direction: 'up' });
       succeeded = true;
     } catch (error) {
-      // A half-made host is removed whatever failed (LESSONS #1).
+      // A half-made host is removed whatever failed (docs/lessons.md #1).
+      const failedHostId = backendHost?.id;
       await backendHost?.destroy({ force: true }).catch(() => undefined);
       // Only typed errors leave the pool: an engine's raw one (ENOTDIR, a socket error) is wrapped.
       const failure = BerthError.isInstance(error)
@@ -166,10 +168,23 @@ export class HostFleet {
         : new InternalError(`Creating a ${name} host failed: ${describeError(error)}`, { cause: error });
       fleet.lastError = failure;
       fleet.consecutiveFailures += 1;
-      fleet.retryAtMs = Date.now() + retryDelayMs(failure, fleet.consecutiveFailures);
+      const retryInMs = retryDelayMs(failure, fleet.consecutiveFailures);
+      fleet.retryAtMs = Date.now() + retryInMs;
       if (!this.shutdown.signal.aborted) {
-        this.events.emit('host:error', { profile: name, error: failure });
-        if (!isRetryable(failure)) this.callbacks.createFailedPermanently(name, failure);
+        const retryable = isRetryable(failure);
+        debugLog(
+          'host',
+          this.options.poolId,
+          `creating a ${name} host failed (attempt ${fleet.consecutiveFailures}): ${describeForLog(failure)}; ${retryable ? `next creation in ≥ ${retryInMs} ms` : 'not retrying for the waiters (permanent)'}`,
+        );
+        this.events.emit('host:error', {
+          profile: name,
+          operation: 'create',
+          ...(failedHostId === undefined ? {} : { hostId: failedHostId }),
+          durationMs: performance.now() - started,
+          error: failure,
+        });
+        if (!retryable) this.callbacks.createFailedPermanently(name, failure);
       }
     } finally {
       fleet.creating -= 1;
@@ -190,7 +205,8 @@ export class HostFleet {
         controlTimeoutMs: timerMs(this.options.controlTimeoutMs),
         onSlotState: (slot, from, to) => this.callbacks.slotState(slot, from, to),
         onLost: (host, reason) => this.onLost(host, reason),
-        onWarning: (error) => this.events.emit('host:error', { profile, error }),
+        onWarning: (error) =>
+          this.events.emit('host:error', { profile, operation: 'warning', hostId: backendHost.id, error }),
         isolation: this.profile(profile).options.isolation,
       },
       adopted,
@@ -218,6 +234,7 @@ export class HostFleet {
 
   /** Removes a host from the pool and the engine — unless another owner took it over meanwhile. */
   async destroy(host: ManagedHost, reason: string): Promise<void> {
+    const started = performance.now();
     const fleet = this.profile(host.profile);
     const index = fleet.hosts.indexOf(host);
     if (index !== -1) fleet.hosts.splice(index, 1);
@@ -252,7 +269,12 @@ export class HostFleet {
     host.closeSessions();
     host.dispose();
     await host.backendHost.destroy({ force: true }).catch(() => undefined);
-    this.events.emit('host:removed', { hostId: host.id, profile: host.profile, reason });
+    this.events.emit('host:removed', {
+      hostId: host.id,
+      profile: host.profile,
+      reason,
+      durationMs: performance.now() - started,
+    });
   }
 
   /**

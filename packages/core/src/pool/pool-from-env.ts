@@ -42,6 +42,9 @@ export const LOCAL_ENV = {
  */
 const SET_BY_BERTH = ['BERTH_LEASE', 'BERTH_SESSION'];
 
+/** Variables every pool reads itself, whatever created it (`BERTH_DEBUG`: docs/observability.md). */
+const READ_BY_EVERY_POOL = ['BERTH_DEBUG'];
+
 export interface EnvLookup extends BackendLookup {
   /** `BERTH_*` variables meant for other tools (scripts, CI): not reported as unknown. */
   ignoreEnv?: readonly string[];
@@ -64,7 +67,7 @@ const LOCAL_MODULE: BackendEnvModule = {
 
 /**
  * Pool options from `BERTH_*` variables, so switching engines needs no code change. Fails closed
- * (LESSONS #13): `BERTH_BACKEND` is required, a backend that cannot be loaded is an error, never a
+ * (docs/lessons.md #13): `BERTH_BACKEND` is required, a backend that cannot be loaded is an error, never a
  * fallback to another, and an unknown `BERTH_*` variable (a typo) is an error with a did-you-mean.
  * Backend packages are found from the caller's side (`lookup.from`, the current directory) or
  * taken from `lookup.backends`; `backend` skips all of it (the caller chose in code).
@@ -138,7 +141,7 @@ function checkVariables(
 ): void {
   const known = new Set<string>([...Object.values(POOL_ENV), ...(module?.envVariables ?? [])]);
   if (selected !== 'local') for (const variable of LOCAL_MODULE.envVariables ?? []) known.add(variable);
-  const ignored = new Set([...SET_BY_BERTH, ...(lookup.ignoreEnv ?? [])]);
+  const ignored = new Set([...SET_BY_BERTH, ...READ_BY_EVERY_POOL, ...(lookup.ignoreEnv ?? [])]);
   const backendNames = new Set([...KNOWN_BACKENDS, ...Object.keys(lookup.backends ?? {})]);
   const unknown: string[] = [];
   for (const [key, value] of Object.entries(env)) {

@@ -3,6 +3,7 @@ import { assertBackendV1 } from '../backend/v1/assert-backend.js';
 import type { BackendV1 } from '../backend/v1/types.js';
 import { CapabilityUnsupportedError, InvalidOptionsError } from '../errors/index.js';
 import { sanitizeLabelValue } from '../host/labels.js';
+import { assertTelemetryOption, type PoolTelemetryOption } from '../observability/telemetry-option.js';
 import { parseWithPath } from '../options/parse-with-path.js';
 import { closestName } from './closest-name.js';
 import { POOL_EVENT_NAMES, type PoolListeners } from './pool-events.js';
@@ -89,6 +90,12 @@ export interface PoolOptions<Spec = unknown> extends PoolScalars {
    * `host:reaped`, `host:replaced`) and of pre-warming are observable.
    */
   on?: PoolListeners;
+  /**
+   * OpenTelemetry metrics and spans (docs/observability.md). `'auto'` (default): through the global
+   * providers when `@opentelemetry/api` is installed, nothing otherwise; `false`: never; or the
+   * providers to use (`{ meterProvider, tracerProvider }`).
+   */
+  telemetry?: PoolTelemetryOption;
 }
 
 export interface ResolvedPoolOptions<Spec = unknown>
@@ -97,15 +104,17 @@ export interface ResolvedPoolOptions<Spec = unknown>
   profiles: Map<string, ResolvedProfileOptions & { spec: Spec }>;
   defaultProfile: string;
   reapGraceMs: number;
+  telemetry: PoolTelemetryOption;
 }
 
 /** Validates pool options once, at construction; every error names the field and the fix. */
 export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPoolOptions<Spec> {
   if (typeof input !== 'object' || input === null)
     throw new InvalidOptionsError('options', 'expected an options object.');
-  const { backend, minHosts, maxHosts, slotsPerHost, host, isolation, on, ...rest } = input;
+  const { backend, minHosts, maxHosts, slotsPerHost, host, isolation, on, telemetry, ...rest } = input;
   assertBackendV1(backend);
   assertListeners(on);
+  assertTelemetryOption(telemetry);
   const shorthand = [minHosts, maxHosts, slotsPerHost, host, isolation].some((value) => value !== undefined);
   if (shorthand && rest.profiles) {
     throw new InvalidOptionsError(
@@ -143,6 +152,7 @@ export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPool
     profiles,
     defaultProfile,
     reapGraceMs: parsed.reapGraceMs ?? parsed.leaseTtlMs,
+    telemetry: telemetry ?? 'auto',
   };
 }
 

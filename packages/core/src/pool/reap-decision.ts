@@ -32,7 +32,7 @@ export interface ReapTimings {
 }
 
 /**
- * The rules of §5, as one pure function (every race in it has a unit test):
+ * The rules of docs/lifecycle.md, as one pure function (every race in it has a unit test):
  * - a host this pool created or holds is never touched here — the fleet owns it, even while it is
  *   still being created (issue 9: the 5 ms reaper took hosts mid-setup);
  * - a host another live owner holds, or is still setting up (no claim yet, younger than

@@ -9,6 +9,7 @@ import {
   throwIfAborted,
 } from '../errors/index.js';
 import type { ManagedHost } from '../host/managed-host.js';
+import { observePool } from '../observability/observe-pool.js';
 import { LeasedSlot, type LeaseOwner } from '../slot/leased-slot.js';
 import type { SlotRecord } from '../slot/slot-record.js';
 import type { SlotState } from '../slot/slot-states.js';
@@ -97,11 +98,16 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
       },
       release: (slot, token, releaseOptions) => this.releaseSlot(slot, token, releaseOptions),
       confirmHeld: (slot) => this.fleet.confirmHeldIfStale(slot.host),
-      onExecEnd: (slot, result, error) =>
+      onExecEnd: (slot, result, error, elapsedMs) =>
         this.emit('exec:end', {
           slotId: slot.id,
+          hostId: slot.host.id,
+          profile: slot.host.profile,
+          trajectoryId: slot.trajectoryId,
           exitCode: result?.exitCode,
-          durationMs: result?.durationMs,
+          durationMs: result?.durationMs ?? elapsedMs,
+          ...(result?.timedOut ? { timedOut: true } : {}),
+          ...(result?.aborted ? { aborted: true } : {}),
           ...(error instanceof Error ? { error } : {}),
         }),
     };
@@ -113,6 +119,8 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     if (this.options.handleSignals) this.unregisterExit = registerForExit(this);
     const aborted = signal ?? new AbortController().signal;
     try {
+      // Debug log and OpenTelemetry (when installed) subscribe before the start sweep emits anything.
+      await observePool(this);
       await adoptAndReap(this.options as ResolvedPoolOptions, this.fleet, this, true, aborted);
       this.fleet.ensureMinimum();
       await this.waitForMinimum(signal);
@@ -322,6 +330,10 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
         if ((slot.state as SlotState) === 'releasing') slot.moveTo('error');
         this.emit('host:error', {
           profile: host.profile,
+          operation: 'release',
+          hostId: host.id,
+          slotId: slot.id,
+          ...(slot.trajectoryId === undefined ? {} : { trajectoryId: slot.trajectoryId }),
           error: error instanceof Error ? error : new Error(String(error)),
         });
       }

@@ -34,7 +34,8 @@ export interface LeaseOwner {
   /** True once the pool has closed (its hosts are being or were let go): every use says POOL_CLOSED. */
   readonly closed: boolean;
   release(slot: SlotRecord, token: object, options: ReleaseOptions): Promise<void>;
-  onExecEnd(slot: SlotRecord, result: ExecResult | undefined, error: unknown): void;
+  /** `elapsedMs`: since `exec()` was called (the result's `durationMs` when there is one). */
+  onExecEnd(slot: SlotRecord, result: ExecResult | undefined, error: unknown, elapsedMs: number): void;
   /**
    * A promise when the host must be confirmed ours before use (our claim may have lapsed during a
    * pause; the host is dropped if someone else took it over); `undefined`, at no cost, otherwise.
@@ -84,14 +85,15 @@ export class LeasedSlot implements Slot {
   }
 
   exec(command: string | readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const started = performance.now();
     return this.withExecuting(options.signal, async (signal) => {
       const resolved = this.resolveExecOptions({ ...options, signal });
       try {
         const result = await runCommand(this.record, validateCommand(command), resolved);
-        this.owner.onExecEnd(this.record, result, undefined);
+        this.owner.onExecEnd(this.record, result, undefined, performance.now() - started);
         return result;
       } catch (error) {
-        this.owner.onExecEnd(this.record, undefined, error);
+        this.owner.onExecEnd(this.record, undefined, error, performance.now() - started);
         throw error;
       }
     });
@@ -103,6 +105,7 @@ export class LeasedSlot implements Slot {
     const queue = new ExecStreamQueue(() =>
       cancel.abort(new AbortedError('The consumer stopped iterating the stream before the command ended.')),
     );
+    const started = performance.now();
     const result = this.withExecuting(options.signal, (signal) =>
       runCommand(
         this.record,
@@ -112,12 +115,12 @@ export class LeasedSlot implements Slot {
       ),
     ).then(
       (value) => {
-        this.owner.onExecEnd(this.record, value, undefined);
+        this.owner.onExecEnd(this.record, value, undefined, performance.now() - started);
         queue.end();
         return value;
       },
       (error: unknown) => {
-        this.owner.onExecEnd(this.record, undefined, error);
+        this.owner.onExecEnd(this.record, undefined, error, performance.now() - started);
         queue.end(error);
         throw error;
       },

@@ -66,7 +66,7 @@ export class SlotRecord {
             if (this.session === opening) this.session = undefined;
             this.shellPid = 0;
             // The shell died under us (killed by a command, OOM) or its transport dropped: a slot
-            // event. The host is lost only if the engine says so (LESSONS #19).
+            // event. The host is lost only if the engine says so (docs/lessons.md #19).
             if (!session.closedByUs)
               this.host.verifyAlive(`the shell of slot_${this.index} ${describeClose(info)}`);
           });

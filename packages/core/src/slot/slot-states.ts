@@ -5,7 +5,7 @@ export type SlotState = 'available' | 'acquired' | 'executing' | 'releasing' | '
 export const SLOT_STATES: readonly SlotState[] = ['available', 'acquired', 'executing', 'releasing', 'error'];
 
 /**
- * The slot state machine as data (ARCHITECTURE §3). Any state may move to `error`; `error` is
+ * The slot state machine as data (docs/architecture.md §3). Any state may move to `error`; `error` is
  * terminal: the slot is quarantined until its host is replaced.
  */
 export const SLOT_TRANSITIONS: Readonly<Record<SlotState, readonly SlotState[]>> = {

@@ -29,6 +29,7 @@ describe('SlotPool and its fleet under backend faults', () => {
     await pool.start();
     const slot = await pool.acquire();
     expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ operation: 'create', durationMs: expect.any(Number) });
     expect(BerthError.hasCode(errors[0]!.error, 'CAPACITY')).toBe(true);
     expect((errors[0]!.error as CapacityError).retryAfterMs).toBe(20);
     expect(backend.faults.callsOf('createHost')).toHaveLength(2);
@@ -223,6 +224,7 @@ describe('adoption under backend faults', () => {
     expect(pool.hostsOf().map((host) => host.id)).not.toContain(warm);
     expect(pool.hostsOf()).toHaveLength(1);
     expect(errors.length).toBeGreaterThan(0);
+    expect(errors[0]).toMatchObject({ operation: 'adopt', hostId: warm });
     const slot = await pool.acquire();
     expect((await slot.exec('echo ok')).stdout).toBe('ok\n');
     await slot.release();
