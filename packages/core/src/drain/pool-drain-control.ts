@@ -1,7 +1,10 @@
+import { hostname } from 'node:os';
 import type { EventEmitter } from 'eventemitter3';
 import type { DrainMarkerStoreV1, DrainProcessRecordV1 } from '../backend/v1/drain-marker-store.js';
 import type { BackendV1 } from '../backend/v1/types.js';
+import { PoolDrainingError } from '../errors/index.js';
 import type { PoolEvents } from '../pool/pool-events.js';
+import type { PoolHost } from '../pool/pool-hosts.js';
 import { CombinedDrainMarkerStore } from './combined-drain-marker-store.js';
 import { berthHome } from './drain-marker.js';
 import { DrainMarkerWatcher, type MarkerDrain } from './drain-marker-watcher.js';
@@ -16,6 +19,31 @@ export function defaultDrainMarkerStore(
   const file = new FileDrainMarkerStore(berthHome(env));
   const shared = backend.drainMarkerStore?.();
   return shared ? new CombinedDrainMarkerStore([file, shared]) : file;
+}
+
+/** A pool's process record (`berth status`, `berth hosts` slot states), without the drain fields. */
+export function describeProcess(pool: {
+  owner: string;
+  poolId: string;
+  backendId: string;
+  startedAt: string;
+  leasedSlots: number;
+  hosts: readonly PoolHost[];
+}): ReturnType<PoolDrainHost['describe']> {
+  return {
+    owner: pool.owner,
+    poolId: pool.poolId,
+    pid: process.pid,
+    hostname: hostname(),
+    backendId: pool.backendId,
+    startedAt: pool.startedAt,
+    leasedSlots: pool.leasedSlots,
+    hosts: pool.hosts.map((host) => ({
+      id: host.id,
+      profile: host.profile,
+      slots: host.slots.map((slot) => slot.state),
+    })),
+  };
 }
 
 export interface PoolDrainHost {
@@ -56,6 +84,19 @@ export class PoolDrainControl {
   /** The marker's current request, as last read. */
   get marker(): MarkerDrain | undefined {
     return this.watcher?.markerDrain;
+  }
+
+  /** The POOL_DRAINING error, naming who drained the pool so the fix offered is the right one. */
+  drainingError(): PoolDrainingError {
+    if (!this.requests.has('marker')) return new PoolDrainingError();
+    const marker = this.marker;
+    const by = marker?.corrupt
+      ? `an unreadable drain marker (${marker.corrupt})`
+      : `a drain marker${marker?.principal ? ` from ${marker.principal}` : ''}`;
+    const poolId = this.host.poolId;
+    return new PoolDrainingError(
+      `Pool ${poolId} is drained by ${by} and fails fast; run \`berth resume --pool ${poolId}\` to accept acquires again.`,
+    );
   }
 
   start(): Promise<void> {

@@ -1,13 +1,12 @@
-import { hostname } from 'node:os';
 import { EventEmitter } from 'eventemitter3';
 import type { DrainMode, DrainSource } from '../drain/drain-requests.js';
-import { defaultDrainMarkerStore, PoolDrainControl } from '../drain/pool-drain-control.js';
+import { defaultDrainMarkerStore, describeProcess, PoolDrainControl } from '../drain/pool-drain-control.js';
 import {
   AbortedError,
   BerthError,
   InvalidOptionsError,
   PoolClosedError,
-  PoolDrainingError,
+  type PoolDrainingError,
   SlotStateError,
   throwIfAborted,
 } from '../errors/index.js';
@@ -163,7 +162,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
   async acquire(options: AcquireOptions = {}): Promise<Slot> {
     throwIfAborted(options.signal, 'acquire()');
     if (this.closing) throw new PoolClosedError();
-    if (this.draining === 'fail') throw new PoolDrainingError();
+    if (this.draining === 'fail') throw this.drainingError();
     const profile = options.profile ?? this.options.defaultProfile;
     if (!this.options.profiles.has(profile)) {
       throw new InvalidOptionsError(
@@ -299,24 +298,23 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
           return pool.closing !== undefined;
         },
         changed: (before, after, source) => this.drainChanged(before, after, source),
-        describe: () => ({
-          owner: this.owner,
-          poolId: this.options.poolId,
-          pid: process.pid,
-          hostname: hostname(),
-          backendId: backend.backendId,
-          startedAt: this.startedAt,
-          leasedSlots: this.leasedTotal(),
-          hosts: this.hosts().map((host) => ({
-            id: host.id,
-            profile: host.profile,
-            slots: host.slots.map((slot) => slot.state),
-          })),
-        }),
+        describe: () =>
+          describeProcess({
+            owner: this.owner,
+            poolId: this.options.poolId,
+            backendId: backend.backendId,
+            startedAt: this.startedAt,
+            leasedSlots: this.leasedTotal(),
+            hosts: this.hosts(),
+          }),
       },
       store,
       this.options.drainMarkerIntervalMs,
     );
+  }
+
+  private drainingError(): PoolDrainingError {
+    return this.drainControl.drainingError();
   }
 
   private drainChanged(
@@ -324,7 +322,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     after: DrainMode | undefined,
     source: DrainSource,
   ): void {
-    if (after === 'fail' && before !== 'fail') this.queue.rejectAll(() => new PoolDrainingError());
+    if (after === 'fail' && before !== 'fail') this.queue.rejectAll(() => this.drainingError());
     if (after === undefined && before !== undefined) {
       this.emit('pool:resumed', { source });
       for (const profile of this.options.profiles.keys()) this.dispatch(profile);
