@@ -398,6 +398,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
   }
 
   private onSlotState(slot: SlotRecord, from: SlotState, to: SlotState): void {
+    this.drainControl.touched(); // `berth hosts` shows slot states from the process record
     if (this.listenerCount('slot:state') > 0)
       this.emit('slot:state', { slotId: slot.id, hostId: slot.host.id, from, to });
   }
