@@ -2,6 +2,13 @@ import { describeFailure, EXIT } from './exit-codes.js';
 import { processOutput } from './output.js';
 import { run } from './program.js';
 
+// `berth hosts | head`: a closed pipe ends the output, not with a stack trace.
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+
 // Ctrl-C once: abort what is running (exec kills the remote command, then releases). Twice: leave now.
 const controller = new AbortController();
 process.on('SIGINT', () => {
