@@ -15,6 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, berth, cleanEnv, type Env, PoolProcess, uniquePoolId } from './fixtures/cli-helpers.js';
 import { nomadAvailable } from './fixtures/nomad-agent.js';
 
+/** Tests that apply to some engines only are not registered for the others (not "skipped"). */
+const onlyIf = (applies: boolean): typeof it => (applies ? it : ((() => undefined) as unknown as typeof it));
+
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-cli-'));
 const home = path.join(scratch, 'home');
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -88,6 +91,7 @@ for (const engine of engines) {
       expect(run.stdout).toBe('first\nsecond\n');
       // Buffered output would arrive in one piece at the end; streamed, `first` comes alone.
       expect(run.chunks[0]).toBe('first\n');
+      if (engine.name !== 'local') return; // the exit-code path is the same on every engine
       const missing = await berth(['exec', '--pool', pool, '-q', '--', 'no-such-command-here'], env);
       expect(missing.code).toBe(127);
     });
@@ -152,22 +156,23 @@ for (const engine of engines) {
   });
 }
 
-for (const engine of engines.filter((each) => each.name !== 'nomad')) {
+for (const engine of engines) {
+  // Local: every rule. Docker: the drain of two processes. Nomad: the two processes get homes of
+  // their own, as if on two machines: only the marker in Nomad Variables reaches both.
+  const everyRule = engine.name === 'local';
+  const sharedStoreOnly = engine.name === 'nomad';
   describe.skipIf(!engine.available)(
     `berth drain / status / resume of two pool processes (${engine.name})`,
     () => {
       const pool = uniquePoolId(`drain-${engine.name}`);
-      const env = cleanEnv({
-        ...engine.env,
-        BERTH_HOME: home,
-        BERTH_POOL_ID: pool,
-        BERTH_MIN_HOSTS: '1',
-        BERTH_SLOTS_PER_HOST: '2',
-      });
+      const poolEnv = { ...engine.env, BERTH_POOL_ID: pool, BERTH_MIN_HOSTS: '1', BERTH_SLOTS_PER_HOST: '2' };
+      const homeOf = (who: string) => (sharedStoreOnly ? path.join(scratch, `home-${who}`) : home);
+      const env = cleanEnv({ ...poolEnv, BERTH_HOME: homeOf('cli') });
       const processes: PoolProcess[] = [];
 
       beforeAll(async () => {
-        processes.push(new PoolProcess(env), new PoolProcess(env));
+        for (const who of ['first', 'second'])
+          processes.push(new PoolProcess(cleanEnv({ ...poolEnv, BERTH_HOME: homeOf(who) })));
         await Promise.all(processes.map((each) => each.next('ready', undefined, 0, 120_000)));
       });
       afterAll(async () => {
@@ -209,6 +214,7 @@ for (const engine of engines.filter((each) => each.name !== 'nomad')) {
           marker: { state: string };
           processes: { seenCurrentMarker: boolean; draining: string; liveness: string }[];
         };
+        if (sharedStoreOnly) expect(JSON.stringify(status)).toContain('nomad-variables');
         expect(status.marker.state).toBe('present');
         expect(status.processes).toHaveLength(2);
         for (const each of status.processes)
@@ -237,29 +243,8 @@ for (const engine of engines.filter((each) => each.name !== 'nomad')) {
         );
       });
 
-      it('a corrupt marker keeps them drained (fail safe); resume then serves acquires again', async () => {
+      onlyIf(sharedStoreOnly)('resume reaches both processes through the shared store', async () => {
         const marks = processes.map((each) => each.events.length);
-        writeFileSync(path.join(home, 'pools', pool, 'drain.json'), '{"action":"drain","mode":');
-        for (const [index, each] of processes.entries()) {
-          const event = await each.next(
-            'drain-requested',
-            (candidate) => typeof candidate.corrupt === 'string',
-            marks[index],
-          );
-          expect(event.corrupt).toMatch(/JSON/);
-          each.send('acquire');
-          // The pools' drainMode is `wait` (the default), so an unreadable marker makes acquires queue.
-          expect(await each.next('acquire', undefined, marks[index])).toMatchObject({
-            ok: false,
-            code: 'ACQUIRE_TIMEOUT',
-          });
-        }
-        const status = JSON.parse((await berth(['status', '--pool', pool, '--json'], env)).stdout) as {
-          marker: { state: string };
-        };
-        expect(status.marker.state).toBe('corrupt');
-
-        const afterDrain = processes.map((each) => each.events.length);
         const resume = await berth(
           ['resume', '--pool', pool, '--wait', '--wait-timeout', '2s', '--json'],
           env,
@@ -267,35 +252,79 @@ for (const engine of engines.filter((each) => each.name !== 'nomad')) {
         expect(resume.code).toBe(0);
         expect(JSON.parse(resume.stdout)).toMatchObject({ removed: true, resumedByAll: true });
         for (const [index, each] of processes.entries()) {
-          expect(await each.next('resumed', undefined, afterDrain[index])).toMatchObject({
-            source: 'marker',
-          });
+          expect(await each.next('resumed', undefined, marks[index])).toMatchObject({ source: 'marker' });
           each.send('acquire');
-          expect(await each.next('acquire', undefined, afterDrain[index])).toMatchObject({ ok: true });
+          expect(await each.next('acquire', undefined, marks[index])).toMatchObject({ ok: true });
         }
-        // Resuming again is a no-op, not an error.
-        expect((await berth(['resume', '--pool', pool], env)).stdout).toContain('nothing to resume');
       });
 
-      it('close wins: a pool closing while drained does not resume when the marker is removed', async () => {
-        const [first, second] = processes as [PoolProcess, PoolProcess];
-        const mark = first.events.length;
-        expect((await berth(['drain', '--pool', pool, '--wait', '--wait-timeout', '2s'], env)).code).toBe(0);
-        first.send('close-held');
-        await first.next('closing', undefined, mark);
-        expect((await berth(['resume', '--pool', pool], env)).code).toBe(0);
-        // The other process resumes: proof the removal was seen while the first one was closing.
-        await second.next('resumed', undefined, second.events.length - 1);
-        await new Promise((resolve) => setTimeout(resolve, 1_200));
-        first.send('check');
-        expect(await first.next('check', undefined, mark)).toMatchObject({
-          resumedSinceClose: false,
-          code: 'POOL_CLOSED',
-        });
-        await first.next('closed', undefined, mark);
-        second.send('close');
-        await second.next('closed');
-      });
+      onlyIf(everyRule)(
+        'a corrupt marker keeps them drained (fail safe); resume then serves acquires again',
+        async () => {
+          const marks = processes.map((each) => each.events.length);
+          writeFileSync(path.join(home, 'pools', pool, 'drain.json'), '{"action":"drain","mode":');
+          for (const [index, each] of processes.entries()) {
+            const event = await each.next(
+              'drain-requested',
+              (candidate) => typeof candidate.corrupt === 'string',
+              marks[index],
+            );
+            expect(event.corrupt).toMatch(/JSON/);
+            each.send('acquire');
+            // The pools' drainMode is `wait` (the default), so an unreadable marker makes acquires queue.
+            expect(await each.next('acquire', undefined, marks[index])).toMatchObject({
+              ok: false,
+              code: 'ACQUIRE_TIMEOUT',
+            });
+          }
+          const status = JSON.parse((await berth(['status', '--pool', pool, '--json'], env)).stdout) as {
+            marker: { state: string };
+          };
+          expect(status.marker.state).toBe('corrupt');
+
+          const afterDrain = processes.map((each) => each.events.length);
+          const resume = await berth(
+            ['resume', '--pool', pool, '--wait', '--wait-timeout', '2s', '--json'],
+            env,
+          );
+          expect(resume.code).toBe(0);
+          expect(JSON.parse(resume.stdout)).toMatchObject({ removed: true, resumedByAll: true });
+          for (const [index, each] of processes.entries()) {
+            expect(await each.next('resumed', undefined, afterDrain[index])).toMatchObject({
+              source: 'marker',
+            });
+            each.send('acquire');
+            expect(await each.next('acquire', undefined, afterDrain[index])).toMatchObject({ ok: true });
+          }
+          // Resuming again is a no-op, not an error.
+          expect((await berth(['resume', '--pool', pool], env)).stdout).toContain('nothing to resume');
+        },
+      );
+
+      onlyIf(everyRule)(
+        'close wins: a pool closing while drained does not resume when the marker is removed',
+        async () => {
+          const [first, second] = processes as [PoolProcess, PoolProcess];
+          const mark = first.events.length;
+          expect((await berth(['drain', '--pool', pool, '--wait', '--wait-timeout', '2s'], env)).code).toBe(
+            0,
+          );
+          first.send('close-held');
+          await first.next('closing', undefined, mark);
+          expect((await berth(['resume', '--pool', pool], env)).code).toBe(0);
+          // The other process resumes: proof the removal was seen while the first one was closing.
+          await second.next('resumed', undefined, second.events.length - 1);
+          await new Promise((resolve) => setTimeout(resolve, 1_200));
+          first.send('check');
+          expect(await first.next('check', undefined, mark)).toMatchObject({
+            resumedSinceClose: false,
+            code: 'POOL_CLOSED',
+          });
+          await first.next('closed', undefined, mark);
+          second.send('close');
+          await second.next('closed');
+        },
+      );
     },
   );
 }

@@ -39,10 +39,21 @@ export async function backendFor(env: Env): Promise<{ backend: BackendV1; host: 
  * Where drain markers are: the Berth home directory, plus the backend's shared store when
  * `BERTH_BACKEND` is set and its engine has one (Nomad Variables), so every machine sees them.
  */
-export async function drainStoreFor(env: Env): Promise<{ store: DrainMarkerStoreV1; backend?: BackendV1 }> {
-  if (!env[POOL_ENV.backend]?.trim()) return { store: new FileDrainMarkerStore(berthHome(env)) };
-  const { backend } = await backendFor(env);
-  return { store: defaultDrainMarkerStore(backend, env), backend };
+export async function drainStoreFor(
+  env: Env,
+  backend?: BackendV1,
+): Promise<{ store: DrainMarkerStoreV1; close(): Promise<void> }> {
+  if (backend) return { store: defaultDrainMarkerStore(backend, env), close: async () => undefined };
+  if (!env[POOL_ENV.backend]?.trim())
+    return { store: new FileDrainMarkerStore(berthHome(env)), close: async () => undefined };
+  const loaded = (await backendFor(env)).backend;
+  return {
+    store: defaultDrainMarkerStore(loaded, env),
+    // The backend's clients (a Nomad HTTP agent) would keep the process alive.
+    close: async () => {
+      await loaded.dispose?.().catch(() => undefined);
+    },
+  };
 }
 
 /** `--pool` or `BERTH_POOL_ID`. */

@@ -21,6 +21,15 @@ export interface DrainFlags {
 
 const POLL_MS = 100;
 
+async function withStore(env: Env, work: (store: DrainMarkerStoreV1) => Promise<number>): Promise<number> {
+  const { store, close } = await drainStoreFor(env);
+  try {
+    return await work(store);
+  } finally {
+    await close();
+  }
+}
+
 function liveRecords(records: readonly DrainProcessRecordV1[]): DrainProcessRecordV1[] {
   return records.filter((record) => {
     const liveness = recordLiveness(record);
@@ -46,8 +55,17 @@ async function waitForProcesses(
   }
 }
 
-export async function drainCommand(
+export function drainCommand(
   env: Env,
+  flags: DrainFlags,
+  output: Output,
+  signal: AbortSignal,
+): Promise<number> {
+  return withStore(env, (store) => drainCommandWith(store, flags, output, signal));
+}
+
+async function drainCommandWith(
+  store: DrainMarkerStoreV1,
   flags: DrainFlags,
   output: Output,
   signal: AbortSignal,
@@ -55,7 +73,6 @@ export async function drainCommand(
   const mode = flags.mode ?? 'wait';
   if (mode !== 'wait' && mode !== 'fail')
     throw new CliError(`--mode must be wait or fail, got '${String(mode)}'.`, 'INVALID_OPTIONS', EXIT.usage);
-  const { store } = await drainStoreFor(env);
   const marker = newDrainMarker(mode);
   await store.write(flags.pool, marker, { signal });
   if (!flags.wait) {
@@ -91,13 +108,21 @@ export async function drainCommand(
   return waited.ok ? EXIT.ok : EXIT.waitTimedOut;
 }
 
-export async function resumeCommand(
+export function resumeCommand(
   env: Env,
   flags: DrainFlags,
   output: Output,
   signal: AbortSignal,
 ): Promise<number> {
-  const { store } = await drainStoreFor(env);
+  return withStore(env, (store) => resumeCommandWith(store, flags, output, signal));
+}
+
+async function resumeCommandWith(
+  store: DrainMarkerStoreV1,
+  flags: DrainFlags,
+  output: Output,
+  signal: AbortSignal,
+): Promise<number> {
   const removed = await store.remove(flags.pool, { signal });
   const message = removed
     ? `Drain marker of pool ${flags.pool} removed; running processes resume within about a second (unless drained in-process).`
@@ -142,13 +167,21 @@ function describeMarker(reading: DrainMarkerReadingV1): string {
   }
 }
 
-export async function statusCommand(
+export function statusCommand(
   env: Env,
   flags: DrainFlags,
   output: Output,
   signal: AbortSignal,
 ): Promise<number> {
-  const { store } = await drainStoreFor(env);
+  return withStore(env, (store) => statusCommandWith(store, flags, output, signal));
+}
+
+async function statusCommandWith(
+  store: DrainMarkerStoreV1,
+  flags: DrainFlags,
+  output: Output,
+  signal: AbortSignal,
+): Promise<number> {
   const [reading, records] = await Promise.all([
     store.read(flags.pool, { signal }),
     store.listProcesses(flags.pool, { signal }),

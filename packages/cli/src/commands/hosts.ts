@@ -34,7 +34,7 @@ export async function listHostRows(env: Env, flags: HostsFlags, signal: AbortSig
     const descriptors = (await backend.listHosts(selector, { signal })).filter(
       (host) => profileLabel === undefined || host.labels[LABEL.profile] === profileLabel,
     );
-    const { store } = await drainStoreFor(env);
+    const { store } = await drainStoreFor(env, backend);
     const pools = [...new Set(descriptors.map((host) => host.labels[LABEL.pool] ?? ''))].filter(Boolean);
     const records = (
       await Promise.all(pools.map((pool) => store.listProcesses(pool, { signal }).catch(() => [])))

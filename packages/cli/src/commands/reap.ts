@@ -57,7 +57,7 @@ export async function reapCommand(
     const descriptors = (await backend.listHosts(selector, { signal })).filter(
       (host) => profileLabel === undefined || host.labels[LABEL.profile] === profileLabel,
     );
-    const { store } = await drainStoreFor(env);
+    const { store } = await drainStoreFor(env, backend);
     const holders = new Map<string, string>();
     for (const pool of new Set(descriptors.map((host) => host.labels[LABEL.pool] ?? ''))) {
       if (!pool) continue;
