@@ -4,7 +4,7 @@ import { formatDuration, parseDuration } from './duration.js';
 import { describeFailure, EXIT } from './exit-codes.js';
 import { buildHostRows, summarizeSlots } from './host-rows.js';
 import type { Output } from './output.js';
-import { run } from './program.js';
+import { buildProgram, run } from './program.js';
 
 describe('durations', () => {
   it('parses units and combinations; a bare number is ms', () => {
@@ -109,5 +109,22 @@ describe('program', () => {
     );
     expect(failure.exitCode).toBe(EXIT.configuration);
     expect(failure.line).toMatch(/BERTH_BACKEND.*\[INVALID_OPTIONS\]$/);
+  });
+});
+
+describe('help', () => {
+  it('every command has --help text with its usage and options', () => {
+    const program = buildProgram(
+      { output: capture(), signal: new AbortController().signal, env: {} },
+      () => undefined,
+    );
+    const names = program.commands.map((command) => command.name());
+    expect(names).toEqual(['hosts', 'reap', 'exec', 'drain', 'resume', 'status']);
+    for (const command of program.commands) {
+      const help = command.helpInformation();
+      expect(help).toContain(`Usage: berth ${command.name()}`);
+      expect(help).toContain('-h, --help');
+    }
+    expect(program.helpInformation()).toContain('--backend <name>');
   });
 });
