@@ -78,6 +78,9 @@ export class DrainMarkerWatcher {
   private running: Promise<void> | undefined;
   private stopped = false;
   private recordedAtMs = 0;
+  private everRecorded = false;
+  /** Ends a read in flight at stop(): a closing pool never waits on a slow shared store. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly store: DrainMarkerStoreV1,
@@ -101,15 +104,20 @@ export class DrainMarkerWatcher {
   /** One reconcile. Concurrent calls share the tick in flight. */
   tick(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    this.running ??= this.reconcile().finally(() => (this.running = undefined));
+    this.running ??= this.reconcile()
+      .catch(() => undefined) // a listener that threw must not end reconciling
+      .finally(() => (this.running = undefined));
     return this.running;
   }
 
   /** Stops watching and forgets this process's record. Idempotent. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.timer);
+    this.stopping.abort();
     await this.running;
+    if (!this.everRecorded) return; // nothing to forget (a pool that failed to start)
     const { poolId, owner } = this.target.describe();
     await this.store
       .forgetProcess(poolId, owner, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) })
@@ -123,7 +131,7 @@ export class DrainMarkerWatcher {
 
   private async reconcile(): Promise<void> {
     const reading = await safeRead(this.store, this.target.poolId, {
-      signal: AbortSignal.timeout(READ_TIMEOUT_MS),
+      signal: AbortSignal.any([AbortSignal.timeout(READ_TIMEOUT_MS), this.stopping.signal]),
     });
     if (this.stopped || this.target.closing) return;
     const next = decideMarkerDrain(this.current, reading, this.target.defaultMode);
@@ -143,7 +151,10 @@ export class DrainMarkerWatcher {
       updatedAt: new Date().toISOString(),
     };
     try {
-      await this.store.recordProcess(record, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) });
+      this.everRecorded = true; // even a failed write may have landed: forget it at stop
+      await this.store.recordProcess(record, {
+        signal: AbortSignal.any([AbortSignal.timeout(READ_TIMEOUT_MS), this.stopping.signal]),
+      });
       this.recordedAtMs = Date.now();
     } catch {
       // The next tick tries again; draining never depends on the record being written.

@@ -77,5 +77,8 @@ describe('FileDrainMarkerStore', () => {
     await store.forgetProcess('p', 'm-abc.12.34.1');
     await store.forgetProcess('p', 'm-abc.12.34.1');
     expect(await store.listProcesses('p')).toHaveLength(1);
+    await store.forgetProcess('p', 'm-abc.13.34.1');
+    // No empty directory per pool id is left behind.
+    expect(await readdir(path.join(home, 'pools'))).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type {
   DrainMarkerReadingV1,
@@ -66,7 +66,17 @@ export class FileDrainMarkerStore implements DrainMarkerStoreV1 {
   }
 
   async forgetProcess(poolId: string, owner: string): Promise<void> {
-    await rm(this.processPath(poolId, owner), { force: true });
+    const file = this.processPath(poolId, owner);
+    await rm(file, { force: true });
+    // Leave no empty directories per pool id behind (a marker or another record keeps them).
+    for (const directory of [path.dirname(file), path.dirname(path.dirname(file))])
+      if (
+        !(await rmdir(directory).then(
+          () => true,
+          () => false,
+        ))
+      )
+        break;
   }
 
   async listProcesses(poolId: string): Promise<DrainProcessRecordV1[]> {

@@ -117,12 +117,14 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     throwIfAborted(signal);
     if (this.options.handleSignals) this.unregisterExit = registerForExit(this);
     const aborted = signal ?? new AbortController().signal;
+    // A marker that survived a restart is honoured before the pool serves its first acquire: read
+    // while adopting and pre-warming, awaited before start() resolves.
+    const markerRead = this.drainControl.start();
     try {
-      // A marker that survived a restart is honoured before the pool serves its first acquire.
-      await this.drainControl.start();
       await adoptAndReap(this.options as ResolvedPoolOptions, this.fleet, this, true, aborted);
       this.fleet.ensureMinimum();
       await this.waitForMinimum(signal);
+      await markerRead;
     } catch (error) {
       // A pool that failed to start must not leave exit handlers, hosts or clients behind.
       await this.close({ forceRemove: !this.options.persist });
