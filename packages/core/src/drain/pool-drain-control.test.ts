@@ -182,3 +182,46 @@ describe('PoolDrainControl: in-process drain and the marker, composed', () => {
     expect(await store.listProcesses('p1')).toHaveLength(0);
   });
 });
+
+describe('DrainMarkerWatcher stop', () => {
+  it('does not wait for a read that hangs: stop aborts it, and a pool that never recorded forgets nothing', async () => {
+    const store = new MemoryDrainMarkerStore();
+    let forgot = 0;
+    store.read = (_poolId, options) =>
+      new Promise((resolve) =>
+        options?.signal?.addEventListener('abort', () => resolve({ state: 'unknown', reason: 'aborted' }), {
+          once: true,
+        }),
+      );
+    store.forgetProcess = async () => {
+      forgot += 1;
+    };
+    const events = new EventEmitter<PoolEvents>();
+    const control = new PoolDrainControl(
+      {
+        poolId: 'p1',
+        defaultMode: 'wait',
+        events,
+        closing: false,
+        changed: () => undefined,
+        describe: () => ({
+          owner: 'o',
+          poolId: 'p1',
+          pid: 1,
+          hostname: 'box',
+          backendId: 'local',
+          startedAt: 'now',
+          leasedSlots: 0,
+          hosts: [],
+        }),
+      },
+      store,
+      60_000,
+    );
+    const starting = control.start(); // the first read hangs
+    await control.stop();
+    await starting;
+    expect(control.effective).toBeUndefined();
+    expect(forgot).toBe(0);
+  });
+});
