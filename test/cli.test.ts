@@ -335,6 +335,41 @@ for (const engine of engines) {
   );
 }
 
+const scriptAvailable = await promisify(execFile)('script', ['--version']).then(
+  () => true,
+  () => {
+    console.warn(
+      'cli: skipping the TTY progress test: util-linux `script` (to get a terminal) is not installed.',
+    );
+    return false;
+  },
+);
+
+describe.skipIf(!scriptAvailable)('berth exec on a terminal', () => {
+  it('shows a spinner while the host is created, then the output, and keeps the exit code', async () => {
+    const env = cleanEnv({
+      ...(engines[0]?.env ?? {}),
+      BERTH_HOME: home,
+      BERTH_PERSIST: 'false',
+      BERTH_POOL_ID: uniquePoolId('tty'),
+    });
+    const bin = path.resolve(import.meta.dirname, '..', 'packages', 'cli', 'bin', 'berth.js');
+    // `script` gives the CLI a pseudo-terminal; stty gives it a width (a spinner needs one).
+    const inner = `stty cols 100 rows 30; '${process.execPath}' '${bin}' exec -- sh -c 'echo hi; exit 4'`;
+    const run = await promisify(execFile)('script', ['-qec', inner, '/dev/null'], {
+      env,
+      timeout: 60_000,
+    }).then(
+      (result) => ({ code: 0, stdout: result.stdout }),
+      (error: { code?: number; stdout?: string }) => ({ code: error.code, stdout: error.stdout ?? '' }),
+    );
+    expect(run.code).toBe(4);
+    expect(run.stdout).toMatch(/[\u2800-\u28ff]/); // a spinner frame
+    expect(run.stdout).toContain('hi');
+    expect(run.stdout).not.toContain('berth: creating'); // no plain progress lines on a terminal
+  });
+});
+
 describe('berth --help and errors', () => {
   it('--help works from the bin; a usage error is one line plus the code, exit 2; config errors exit 3', async () => {
     const env = cleanEnv({ BERTH_HOME: home });

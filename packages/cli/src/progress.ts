@@ -36,8 +36,8 @@ export class PoolProgress {
       process.stderr.write(`berth: ${text}\n`);
       return;
     }
-    this.spinner ??= ora({ stream: process.stderr, discardStdin: false }).start();
-    this.spinner.text = text;
+    if (this.spinner) this.spinner.text = text;
+    else this.spinner = ora({ text, stream: process.stderr, discardStdin: false }).start();
   }
 
   /** Before the command's own output: the spinner's line is cleared. */

@@ -29,7 +29,9 @@ export async function execCommand(
       'INVALID_OPTIONS',
       EXIT.usage,
     );
-  const progress = new PoolProgress(process.stderr.isTTY === true, flags.quiet === true);
+  // A spinner needs a terminal with a width (a pty without a size, as `script` gives, has none).
+  const spinner = process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0;
+  const progress = new PoolProgress(spinner, flags.quiet === true);
   let pool: SlotPool | undefined;
   try {
     pool = await poolFromEnv(
