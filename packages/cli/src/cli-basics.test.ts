@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { type DrainProcessRecordV1, LABEL, MACHINE_IDENTITY } from '@berth/core';
 import { describe, expect, it } from 'vitest';
 import { formatDuration, parseDuration } from './duration.js';
@@ -126,5 +129,27 @@ describe('help', () => {
       expect(help).toContain('-h, --help');
     }
     expect(program.helpInformation()).toContain('--backend <name>');
+  });
+});
+
+describe('global flags', () => {
+  it('--home works after the subcommand too', async () => {
+    const output = capture();
+    const home = mkdtempSync(path.join(os.tmpdir(), 'berth-cli-flags-'));
+    try {
+      const code = await run(['status', '--pool', 'p', '--json', '--home', home], {
+        output,
+        signal: new AbortController().signal,
+        env: {},
+      });
+      expect(code).toBe(EXIT.ok);
+      expect(JSON.parse(output.lines[0] ?? '{}')).toMatchObject({
+        pool: 'p',
+        store: `file:${home}`,
+        marker: { state: 'absent' },
+      });
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });

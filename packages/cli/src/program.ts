@@ -34,6 +34,19 @@ function durationOption(flag: string) {
   };
 }
 
+/** One line, like every other failure: `berth: <what> (<hint>) [USAGE]`. */
+function usageErrors(hint: string) {
+  return {
+    outputError: (text: string, write: (text: string) => void) =>
+      write(
+        `berth: ${text
+          .replace(/^error: /, '')
+          .trim()
+          .replace(/\s*\n\s*/g, ' ')} (${hint}) [USAGE]\n`,
+      ),
+  };
+}
+
 export interface RunContext {
   output: Output;
   signal: AbortSignal;
@@ -49,12 +62,7 @@ export function buildProgram(context: RunContext, setExitCode: (code: number) =>
     .version('0.1.0', '-V, --version')
     .option('--backend <name>', 'the backend (same as BERTH_BACKEND)')
     .option('--home <dir>', 'the Berth home directory holding drain markers (same as BERTH_HOME)')
-    .enablePositionalOptions()
-    .configureOutput({
-      // One line, like every other failure: `berth: <what> [USAGE]`.
-      outputError: (text, write) => write(`berth: ${text.replace(/^error: /, '').trim()} [USAGE]\n`),
-    })
-    .showHelpAfterError('(run berth <command> --help for usage)')
+    .configureOutput(usageErrors('see berth <command> --help'))
     .addHelpText('after', EXIT_CODES_HELP);
 
   const envOf = (command: Command) => environmentFor(command.optsWithGlobals<GlobalFlags>(), context.env);
@@ -134,6 +142,7 @@ export function buildProgram(context: RunContext, setExitCode: (code: number) =>
 
   program
     .command('exec')
+    .configureOutput(usageErrors('put the command after --: berth exec --pool ID -- CMD [ARGS…]'))
     .description(
       'Acquire a slot of the pool, run CMD (argv, no shell), stream its output, release; exits with its exit code',
     )
@@ -153,7 +162,6 @@ export function buildProgram(context: RunContext, setExitCode: (code: number) =>
     )
     .option('-q, --quiet', 'no progress output')
     .argument('<command...>', 'the command and its arguments (after --)')
-    .passThroughOptions()
     .action(
       async (
         argv: string[],
