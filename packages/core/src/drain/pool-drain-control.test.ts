@@ -1,6 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { describe, expect, it } from 'vitest';
 import type { DrainMarkerReadingV1 } from '../backend/v1/drain-marker-store.js';
+import type { WaitOptions } from '../backend/v1/types.js';
 import type { PoolEvents } from '../pool/pool-events.js';
 import { combineReadings } from './combined-drain-marker-store.js';
 import { newDrainMarker } from './drain-marker.js';
@@ -187,8 +188,8 @@ describe('DrainMarkerWatcher stop', () => {
   it('does not wait for a read that hangs: stop aborts it, and a pool that never recorded forgets nothing', async () => {
     const store = new MemoryDrainMarkerStore();
     let forgot = 0;
-    store.read = (_poolId, options) =>
-      new Promise((resolve) =>
+    store.read = (_poolId: string, options?: WaitOptions) =>
+      new Promise<DrainMarkerReadingV1>((resolve) =>
         options?.signal?.addEventListener('abort', () => resolve({ state: 'unknown', reason: 'aborted' }), {
           once: true,
         }),
