@@ -71,28 +71,19 @@ for (const engine of engines) {
       expect(left.hosts).toEqual([]);
     });
 
-    it('exec passes on the exit code and keeps stdout and stderr apart', async () => {
+    it('exec streams output as it comes, keeps stdout and stderr apart and passes on the exit code', async () => {
       const run = await berth(
-        ['exec', '--pool', pool, '--', 'sh', '-c', 'echo out; echo err >&2; exit 3'],
+        ['exec', '--pool', pool, '--', 'sh', '-c', 'echo first; sleep 1; echo err >&2; echo second; exit 3'],
         env,
       );
       expect(run.code).toBe(3);
-      expect(run.stdout).toBe('out\n');
-      expect(run.stderr).toContain('err\n');
-      expect(run.stderr).not.toContain('out');
-      // Not a TTY: progress comes as plain `berth: …` lines on stderr (a spinner on a terminal).
-      expect(run.stderr).toMatch(/^berth: (creating a default host|reusing host )/m);
-    });
-
-    it('exec streams output as it comes, and exits 0 / 127 as the command does', async () => {
-      const run = await berth(
-        ['exec', '--pool', pool, '-q', '--', 'sh', '-c', 'echo first; sleep 2; echo second'],
-        env,
-      );
-      expect(run.code).toBe(0);
       expect(run.stdout).toBe('first\nsecond\n');
       // Buffered output would arrive in one piece at the end; streamed, `first` comes alone.
       expect(run.chunks[0]).toBe('first\n');
+      expect(run.stderr).toContain('err\n');
+      expect(run.stderr).not.toContain('first');
+      // Not a TTY: progress comes as plain `berth: …` lines on stderr (a spinner on a terminal).
+      expect(run.stderr).toMatch(/^berth: (creating a default host|reusing host )/m);
       if (engine.name !== 'local') return; // the exit-code path is the same on every engine
       const missing = await berth(['exec', '--pool', pool, '-q', '--', 'no-such-command-here'], env);
       expect(missing.code).toBe(127);
@@ -167,7 +158,7 @@ for (const engine of engines) {
     `berth drain / status / resume of two pool processes (${engine.name})`,
     () => {
       const pool = uniquePoolId(`drain-${engine.name}`);
-      const poolEnv = { ...engine.env, BERTH_POOL_ID: pool, BERTH_MIN_HOSTS: '1', BERTH_SLOTS_PER_HOST: '2' };
+      const poolEnv = { ...engine.env, BERTH_POOL_ID: pool, BERTH_MIN_HOSTS: '1', BERTH_SLOTS_PER_HOST: '3' };
       const homeOf = (who: string) => (sharedStoreOnly ? path.join(scratch, `home-${who}`) : home);
       const env = cleanEnv({ ...poolEnv, BERTH_HOME: homeOf('cli') });
       const processes: PoolProcess[] = [];
@@ -211,10 +202,14 @@ for (const engine of engines) {
             `(${seen.map((event) => event.atMs - startedMs).join(' ms / ')} ms after \`berth drain\` was started, node start-up included)`,
         );
         for (const each of [first, second]) {
-          const inflight = await each.next('inflight');
-          expect(inflight).toMatchObject({ exitCode: 0, stdout: 'in-flight-done\n' });
           each.send('acquire');
           expect(await each.next('acquire')).toMatchObject({ ok: false, code: 'POOL_DRAINING' });
+          // In-flight work goes on while drained: a leased slot still runs commands, and the
+          // command started before the drain finishes untouched.
+          expect(each.events.some((event) => event.event === 'inflight')).toBe(false);
+          each.send('finish');
+          expect(await each.next('finish')).toMatchObject({ exitCode: 0 });
+          expect(await each.next('inflight')).toMatchObject({ exitCode: 0, stdout: 'in-flight-done\n' });
         }
         const status = JSON.parse((await berth(['status', '--pool', pool, '--json'], env)).stdout) as {
           marker: { state: string };
@@ -234,7 +229,7 @@ for (const engine of engines) {
         let hosts: Hosts = { hosts: [] };
         for (let attempt = 0; attempt < 20; attempt += 1) {
           hosts = JSON.parse((await berth(['hosts', '--pool', pool, '--json'], env)).stdout) as Hosts;
-          if (hosts.hosts.every((host) => host.slots?.join() === 'acquired,available')) break;
+          if (hosts.hosts.every((host) => host.slots?.join() === 'acquired,acquired,available')) break;
           await new Promise((resolve) => setTimeout(resolve, 250));
         }
         expect(hosts.hosts).toHaveLength(2);
@@ -242,7 +237,7 @@ for (const engine of engines) {
           expect(host).toMatchObject({
             ownerSource: 'holder',
             ownerState: 'alive',
-            slots: ['acquired', 'available'],
+            slots: ['acquired', 'acquired', 'available'],
           });
         console.log(
           `berth hosts with two live pools (${engine.name}):\n${(await berth(['hosts', '--pool', pool], env)).stdout}`,
