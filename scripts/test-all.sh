@@ -17,6 +17,8 @@ step "npm ci"
 # installs it as committed on Linux and macOS alike; regenerate it with
 # `npm install --package-lock-only` (never from a tree that dropped other platforms' packages).
 npm ci --no-audit --no-fund
+# The `berth` bin must work straight after `npm ci`, before any build (it runs from source then).
+npx berth --help >/dev/null
 
 step "dockerd"
 scripts/setup-docker.sh

@@ -28,6 +28,7 @@ import {
 import { NomadClient } from './client/nomad-client.js';
 import type { NomadJob, NomadJobListStub } from './client/nomad-types.js';
 import { type NomadClientOptions, resolveNomadClientConfig } from './client/resolve-nomad-client-config.js';
+import { NomadDrainMarkerStore } from './nomad-drain-marker-store.js';
 import { NomadHost } from './nomad-host.js';
 import { type NomadHostSpec, resolveNomadHostSpec } from './nomad-host-spec.js';
 import { removeNomadJob } from './remove-nomad-job.js';
@@ -258,6 +259,9 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
         timeoutMs: destroyTimeoutMs,
       });
     },
+
+    // Drain markers in Nomad Variables: `berth drain` reaches every machine of the cluster.
+    drainMarkerStore: () => new NomadDrainMarkerStore(client),
 
     async dispose() {
       if (!options.client) await client.close();

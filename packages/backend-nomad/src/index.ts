@@ -40,6 +40,7 @@ export type {
   NomadTaskEvent,
   NomadTaskGroup,
   NomadTaskState,
+  NomadVariable,
 } from './client/nomad-types.js';
 export {
   DEFAULT_NOMAD_ADDRESS,
@@ -73,6 +74,7 @@ export {
   NomadHttpError,
   NomadRequestTimeoutError,
 } from './map-nomad-error.js';
+export { NOMAD_DRAIN_PREFIX, NomadDrainMarkerStore, variableSegment } from './nomad-drain-marker-store.js';
 export { allocationLossReason, NomadHost, type NomadHostInit } from './nomad-host.js';
 export {
   type NomadConstraintInput,

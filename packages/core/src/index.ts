@@ -15,6 +15,10 @@ export {
   type CreateHostRequestV1,
   channelStdin,
   type DestroyOptionsV1,
+  type DrainMarkerReadingV1,
+  type DrainMarkerStoreV1,
+  type DrainMarkerV1,
+  type DrainProcessRecordV1,
   type HostChannelV1,
   type HostDescriptorV1,
   type HostHealthV1,
@@ -29,6 +33,22 @@ export {
   type SlotUserV1,
   type WaitOptions,
 } from './backend/v1/index.js';
+export {
+  CombinedDrainMarkerStore,
+  combineReadings,
+} from './drain/combined-drain-marker-store.js';
+export {
+  BERTH_HOME_ENV,
+  berthHome,
+  currentPrincipal,
+  newDrainMarker,
+  parseDrainMarker,
+} from './drain/drain-marker.js';
+export { decideMarkerDrain, type MarkerDrain } from './drain/drain-marker-watcher.js';
+export type { DrainMode, DrainSource } from './drain/drain-requests.js';
+export { FileDrainMarkerStore } from './drain/file-drain-marker-store.js';
+export { MemoryDrainMarkerStore } from './drain/memory-drain-marker-store.js';
+export { defaultDrainMarkerStore } from './drain/pool-drain-control.js';
 export {
   AbortedError,
   AcquireTimeoutError,
@@ -50,6 +70,7 @@ export {
   SlotStateError,
   throwIfAborted,
 } from './errors/index.js';
+export { type HostClaim, parseClaim } from './host/host-lease.js';
 export {
   BERTH_VERSION,
   buildHostLabels,
@@ -91,6 +112,12 @@ export type { PoolHost, PoolHostSlot } from './pool/pool-hosts.js';
 export type { PoolOptions, ProfileOptions, ResolvedPoolOptions } from './pool/pool-options.js';
 export { resolvePoolOptions } from './pool/pool-options.js';
 export type { PoolStats, ProfileStats } from './pool/pool-stats.js';
+export {
+  decideRunningHost,
+  type ReapTimings,
+  type RunningHostFacts,
+  type RunningHostVerdict,
+} from './pool/reap-decision.js';
 export {
   type AcquireOptions,
   type CloseOptions,

@@ -9,6 +9,7 @@ import type {
   NomadJobListStub,
   NomadJobRegisterResponse,
   NomadNodeListStub,
+  NomadVariable,
 } from './nomad-types.js';
 import {
   type NomadClientOptions,
@@ -194,6 +195,44 @@ export class NomadClient {
     return watchBlockingQuery(query, options);
   }
 
+  /** One Nomad Variable (`/v1/var/:path`), items included; `NotFoundError` when there is none. */
+  readVariable(path: string, options: CallOptions = {}): Promise<NomadQueryResult<NomadVariable>> {
+    return this.get(variableUrl(path), `read variable ${path}`, options);
+  }
+
+  /** Creates or replaces a Nomad Variable: readers see the old items or the new ones, never a mix. */
+  async putVariable(
+    path: string,
+    items: Readonly<Record<string, string>>,
+    options: CallOptions = {},
+  ): Promise<NomadVariable> {
+    const result = await this.transport.request<NomadVariable>({
+      method: 'PUT',
+      path: variableUrl(path),
+      body: { Namespace: this.config.namespace, Path: path, Items: items },
+      idempotent: true,
+      operation: `write variable ${path}`,
+      signal: options.signal,
+    });
+    return result.value;
+  }
+
+  /** Deletes a Nomad Variable; deleting one that is not there succeeds. */
+  async deleteVariable(path: string, options: CallOptions = {}): Promise<void> {
+    await this.transport.request<unknown>({
+      method: 'DELETE',
+      path: variableUrl(path),
+      idempotent: true,
+      operation: `delete variable ${path}`,
+      signal: options.signal,
+    });
+  }
+
+  /** The variables under `prefix` (metadata only, no items). */
+  listVariables(prefix: string, options: CallOptions = {}): Promise<NomadQueryResult<NomadVariable[]>> {
+    return this.get('/v1/vars', `list variables under ${prefix}`, options, { prefix });
+  }
+
   /** Opens an alloc exec websocket (`nomad alloc exec`) running `command` in `task`. */
   exec(allocationId: string, options: NomadExecOptions): Promise<NomadExecSession> {
     return NomadExecSession.open(this.transport, allocationId, options);
@@ -221,6 +260,11 @@ export class NomadClient {
         options.index === undefined ? undefined : { index: options.index, waitMs: options.waitMs ?? 60_000 },
     });
   }
+}
+
+/** `/v1/var/<path>` with each segment escaped (the slashes are the path's own). */
+function variableUrl(path: string): string {
+  return `/v1/var/${path.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 function isResolved(

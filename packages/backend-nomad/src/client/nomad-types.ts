@@ -249,3 +249,13 @@ export interface NomadNodeListStub {
   CreateIndex: number;
   ModifyIndex: number;
 }
+
+/** A Nomad Variable (`/v1/var/:path`); `Items` only when read one by one, not in lists. */
+export interface NomadVariable {
+  Namespace: string;
+  Path: string;
+  Items?: Record<string, string>;
+  CreateIndex?: number;
+  ModifyIndex?: number;
+  ModifyTime?: number;
+}

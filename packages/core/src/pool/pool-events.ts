@@ -20,6 +20,19 @@ export interface PoolEvents {
   'exec:end': (event: ExecEndEvent) => void;
   'pool:scaled': (event: { profile: string; hosts: number; direction: 'up' | 'down' }) => void;
   'pool:drained': () => void;
+  /**
+   * A source asked the pool to drain: `api` (`drain()`) or `marker` (`berth drain`, §13). With a
+   * marker: who asked and when, or why it could not be read (a corrupt marker drains all the same).
+   */
+  'pool:drain-requested': (event: {
+    source: 'api' | 'marker';
+    mode: 'wait' | 'fail';
+    principal?: string;
+    requestedAt?: string;
+    corrupt?: string;
+  }) => void;
+  /** The pool serves acquires again: the last source asking it to drain (`source`) stopped asking. */
+  'pool:resumed': (event: { source: 'api' | 'marker' }) => void;
   'pool:closed': () => void;
 }
 
@@ -78,6 +91,8 @@ const EVENT_NAMES: Record<keyof PoolEvents, true> = {
   'exec:end': true,
   'pool:scaled': true,
   'pool:drained': true,
+  'pool:drain-requested': true,
+  'pool:resumed': true,
   'pool:closed': true,
 };
 

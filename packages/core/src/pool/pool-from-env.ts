@@ -1,4 +1,5 @@
 import type { BackendV1 } from '../backend/v1/types.js';
+import { defaultDrainMarkerStore } from '../drain/pool-drain-control.js';
 import { InvalidOptionsError } from '../errors/index.js';
 import { createLocalBackend } from '../local/create-local-backend.js';
 import { closestName } from './closest-name.js';
@@ -28,6 +29,8 @@ export const POOL_ENV = {
   acquireTimeoutMs: 'BERTH_ACQUIRE_TIMEOUT_MS',
   execTimeoutMs: 'BERTH_EXEC_TIMEOUT_MS',
   idleTimeoutMs: 'BERTH_IDLE_TIMEOUT_MS',
+  /** The Berth home directory: where drain markers (`berth drain`) are watched. Default `~/.berth`. */
+  drainMarker: 'BERTH_HOME',
 } as const;
 
 /** What `BERTH_BACKEND=local` reads. */
@@ -93,8 +96,9 @@ export async function poolOptionsFromEnv(
   checkVariables(env, name, module, lookup);
   if (module) configured = module.backendFromEnv(env);
   const integer = (key: string) => numberFrom(env, key);
+  const chosen = backend ?? (configured as BackendFromEnv).backend;
   return {
-    backend: backend ?? (configured as BackendFromEnv).backend,
+    backend: chosen,
     host: configured?.host,
     poolId: env[POOL_ENV.poolId]?.trim() || undefined,
     persist: booleanFrom(env, POOL_ENV.persist),
@@ -104,6 +108,8 @@ export async function poolOptionsFromEnv(
     acquireTimeoutMs: integer(POOL_ENV.acquireTimeoutMs),
     execTimeoutMs: integer(POOL_ENV.execTimeoutMs),
     idleTimeoutMs: integer(POOL_ENV.idleTimeoutMs),
+    // Only when set: without it the pool reads BERTH_HOME from process.env itself.
+    drainMarker: env[POOL_ENV.drainMarker]?.trim() ? defaultDrainMarkerStore(chosen, env) : undefined,
   };
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { assertBackendV1 } from '../backend/v1/assert-backend.js';
+import type { DrainMarkerStoreV1 } from '../backend/v1/drain-marker-store.js';
 import type { BackendV1 } from '../backend/v1/types.js';
 import { CapabilityUnsupportedError, InvalidOptionsError } from '../errors/index.js';
 import { sanitizeLabelValue } from '../host/labels.js';
@@ -62,6 +63,23 @@ const poolSchema = z
     reapGraceMs: ms('reapGraceMs').optional(),
     hostLifetimeMs: msOrNever('hostLifetimeMs').default(24 * 3_600_000),
     drainMode: z.enum(['wait', 'fail']).default('wait'),
+    /**
+     * Where the external drain marker (`berth drain`) is watched: default the Berth home directory
+     * (`BERTH_HOME`, `~/.berth`) plus the backend's shared store; `false` watches none.
+     */
+    drainMarker: z
+      .custom<DrainMarkerStoreV1 | false>(
+        (value) =>
+          value === false ||
+          (typeof value === 'object' &&
+            value !== null &&
+            typeof (value as DrainMarkerStoreV1).read === 'function' &&
+            typeof (value as DrainMarkerStoreV1).recordProcess === 'function'),
+        { error: 'expected a DrainMarkerStoreV1 (read, write, remove, recordProcess, …) or false' },
+      )
+      .optional(),
+    /** How often a running pool reconciles with its drain marker. */
+    drainMarkerIntervalMs: ms('drainMarkerIntervalMs').default(1_000),
     createTimeoutMs: msOrNever('createTimeoutMs').default(300_000),
     shellStartTimeoutMs: msOrNever('shellStartTimeoutMs').default(30_000),
     controlTimeoutMs: msOrNever('controlTimeoutMs').default(30_000),

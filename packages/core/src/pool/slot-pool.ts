@@ -1,10 +1,12 @@
 import { EventEmitter } from 'eventemitter3';
+import type { DrainMode, DrainSource } from '../drain/drain-requests.js';
+import { defaultDrainMarkerStore, describeProcess, PoolDrainControl } from '../drain/pool-drain-control.js';
 import {
   AbortedError,
   BerthError,
   InvalidOptionsError,
   PoolClosedError,
-  PoolDrainingError,
+  type PoolDrainingError,
   SlotStateError,
   throwIfAborted,
 } from '../errors/index.js';
@@ -64,7 +66,9 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
   private readonly waits = new LatencyWindow();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly idleListeners = new Set<() => void>();
-  private draining: 'wait' | 'fail' | undefined;
+  /** In-process `drain()` and the external marker (§13), composed: drained while either asks. */
+  private readonly drainControl: PoolDrainControl;
+  private readonly startedAt = new Date().toISOString();
   private closing: Promise<void> | undefined;
   /** Past the wait for leases: the hosts are being let go and leased slots say POOL_CLOSED. */
   private tornDown = false;
@@ -86,6 +90,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
       },
       slotState: (slot, from, to) => this.onSlotState(slot, from, to),
     });
+    this.drainControl = this.createDrainControl();
     const pool = this;
     this.leaseOwner = {
       get closed() {
@@ -118,12 +123,16 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     throwIfAborted(signal);
     if (this.options.handleSignals) this.unregisterExit = registerForExit(this);
     const aborted = signal ?? new AbortController().signal;
+    // A marker that survived a restart is honoured before the pool serves its first acquire: read
+    // while adopting and pre-warming, awaited before start() resolves.
+    const markerRead = this.drainControl.start();
     try {
       // Debug log and OpenTelemetry (when installed) subscribe before the start sweep emits anything.
       await observePool(this);
       await adoptAndReap(this.options as ResolvedPoolOptions, this.fleet, this, true, aborted);
       this.fleet.ensureMinimum();
       await this.waitForMinimum(signal);
+      await markerRead;
     } catch (error) {
       // A pool that failed to start must not leave exit handlers, hosts or clients behind.
       await this.close({ forceRemove: !this.options.persist });
@@ -163,7 +172,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
   async acquire(options: AcquireOptions = {}): Promise<Slot> {
     throwIfAborted(options.signal, 'acquire()');
     if (this.closing) throw new PoolClosedError();
-    if (this.draining === 'fail') throw new PoolDrainingError();
+    if (this.draining === 'fail') throw this.drainingError();
     const profile = options.profile ?? this.options.defaultProfile;
     if (!this.options.profiles.has(profile)) {
       throw new InvalidOptionsError(
@@ -201,16 +210,18 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
   /** Quiesces the pool: in-flight work finishes; resolves once no slot is leased. Undo with resume(). */
   async drain(options: DrainOptions = {}): Promise<void> {
     const mode = options.mode ?? this.options.drainMode;
-    this.draining = mode;
-    if (mode === 'fail') this.queue.rejectAll(() => new PoolDrainingError());
+    this.drainControl.request('api', mode);
     await this.whenNoLeases(options.signal);
     this.emit('pool:drained');
   }
 
+  /**
+   * Undoes `drain()`. The pool serves again unless a drain marker (`berth drain`) still asks it to
+   * drain: then it resumes once the marker is removed too.
+   */
   resume(): void {
     if (this.closing) throw new PoolClosedError();
-    this.draining = undefined;
-    for (const profile of this.options.profiles.keys()) this.dispatch(profile);
+    this.drainControl.lift('api');
   }
 
   /**
@@ -240,6 +251,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
       // `timeoutMs` bounds the wait for leases only: tearing hosts down (removal, sweeps, released
       // claims) keeps `closeTimeoutMs`, so `close({ timeoutMs: 0 })` still leaves nothing running.
       await this.fleet.closeAll(destroy, timerMs(this.options.closeTimeoutMs));
+      await this.drainControl.stop();
       await this.options.backend.dispose?.();
       this.unregisterExit?.();
       this.emit('pool:closed');
@@ -276,6 +288,59 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** Effective drain mode: in-process `drain()` and the marker composed (`undefined`: serving). */
+  private get draining(): 'wait' | 'fail' | undefined {
+    return this.drainControl.effective;
+  }
+
+  private createDrainControl(): PoolDrainControl {
+    const { drainMarker, backend } = this.options;
+    const store = drainMarker === false ? undefined : (drainMarker ?? defaultDrainMarkerStore(backend));
+    const pool = this;
+    return new PoolDrainControl(
+      {
+        poolId: this.options.poolId,
+        defaultMode: this.options.drainMode,
+        events: this,
+        get closing() {
+          return pool.closing !== undefined;
+        },
+        changed: (before, after, source) => this.drainChanged(before, after, source),
+        describe: () =>
+          describeProcess({
+            owner: this.owner,
+            poolId: this.options.poolId,
+            backendId: backend.backendId,
+            startedAt: this.startedAt,
+            leasedSlots: this.leasedTotal(),
+            hosts: this.hosts(),
+          }),
+      },
+      store,
+      this.options.drainMarkerIntervalMs,
+    );
+  }
+
+  private drainingError(): PoolDrainingError {
+    return this.drainControl.drainingError();
+  }
+
+  private drainChanged(
+    before: DrainMode | undefined,
+    after: DrainMode | undefined,
+    source: DrainSource,
+  ): void {
+    if (after === 'fail' && before !== 'fail') this.queue.rejectAll(() => this.drainingError());
+    if (after === undefined && before !== undefined) {
+      this.emit('pool:resumed', { source });
+      for (const profile of this.options.profiles.keys()) this.dispatch(profile);
+    }
+    if (after !== undefined && source === 'marker' && before === undefined)
+      void this.whenNoLeases().then(() => {
+        if (this.draining !== undefined && !this.closing) this.emit('pool:drained');
+      });
   }
 
   private dispatch(profile: string): void {
@@ -347,6 +412,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
   }
 
   private onSlotState(slot: SlotRecord, from: SlotState, to: SlotState): void {
+    this.drainControl.touched(); // `berth hosts` shows slot states from the process record
     if (this.listenerCount('slot:state') > 0)
       this.emit('slot:state', { slotId: slot.id, hostId: slot.host.id, from, to });
   }

@@ -1,5 +1,11 @@
 export { assertBackendV1 } from './assert-backend.js';
 export { channelStdin } from './channel-stdin.js';
+export type {
+  DrainMarkerReadingV1,
+  DrainMarkerStoreV1,
+  DrainMarkerV1,
+  DrainProcessRecordV1,
+} from './drain-marker-store.js';
 export {
   BACKEND_SPECIFICATION_V1,
   type BackendCapabilitiesV1,

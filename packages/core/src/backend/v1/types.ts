@@ -14,6 +14,7 @@
  *   (leases) is kept by core inside the host, through the shell.
  */
 import type { Readable, Writable } from 'node:stream';
+import type { DrainMarkerStoreV1 } from './drain-marker-store.js';
 
 export const BACKEND_SPECIFICATION_V1 = 'berth-backend-v1' as const;
 
@@ -260,6 +261,11 @@ export interface BackendV1<Spec = unknown> {
    * CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL).
    */
   userIsolationUnsupported?(spec: Spec): string | undefined;
+  /**
+   * A drain-marker store in the engine's shared state (Nomad Variables), so every machine running
+   * the pool sees `berth drain`. Core uses it beside its own file store. Synchronous, no I/O.
+   */
+  drainMarkerStore?(): DrainMarkerStoreV1;
   /** Releases the backend's client resources (sockets, agents). Idempotent. */
   dispose?(): Promise<void>;
 }

@@ -1,0 +1,74 @@
+import { poolFromEnv, type SlotPool } from '@berth/core';
+import type { Env } from '../cli-environment.js';
+import { CliError, EXIT } from '../exit-codes.js';
+import { PoolProgress } from '../progress.js';
+
+export interface ExecFlags {
+  pool: string;
+  profile?: string;
+  trajectory?: string;
+  timeoutMs?: number;
+  acquireTimeoutMs?: number;
+  quiet?: boolean;
+}
+
+/**
+ * Acquires a slot of the pool, runs `argv` there (no shell: `-- sh -c '…'` for one), streams its
+ * output as it comes, releases the slot and returns the command's exit code. Ctrl-C kills the
+ * remote command (exit 130) and still releases.
+ */
+export async function execCommand(
+  env: Env,
+  flags: ExecFlags,
+  argv: readonly string[],
+  signal: AbortSignal,
+): Promise<number> {
+  if (argv.length === 0)
+    throw new CliError(
+      'no command given: berth exec --pool ID -- CMD [ARGS…]',
+      'INVALID_OPTIONS',
+      EXIT.usage,
+    );
+  // A spinner needs a terminal with a width (a pty without a size, as `script` gives, has none).
+  const spinner = process.stderr.isTTY === true && (process.stderr.columns ?? 0) > 0;
+  const progress = new PoolProgress(spinner, flags.quiet === true);
+  let pool: SlotPool | undefined;
+  try {
+    pool = await poolFromEnv(
+      {
+        poolId: flags.pool,
+        from: import.meta.url,
+        // The CLI handles Ctrl-C itself: the command is killed, the slot released, then the pool closed.
+        handleSignals: false,
+        on: progress.listeners,
+      },
+      env,
+    );
+    const slot = await pool.acquire({
+      profile: flags.profile,
+      trajectoryId: flags.trajectory,
+      signal,
+      ...(flags.acquireTimeoutMs !== undefined ? { timeoutMs: flags.acquireTimeoutMs } : {}),
+    });
+    progress.stop();
+    try {
+      const stream = slot.execStream([...argv], {
+        signal,
+        ...(flags.timeoutMs !== undefined ? { timeoutMs: flags.timeoutMs } : {}),
+      });
+      for await (const chunk of stream) {
+        const target = chunk.stream === 'stdout' ? process.stdout : process.stderr;
+        if (!target.write(chunk.data)) await new Promise((resolve) => target.once('drain', resolve));
+      }
+      const result = await stream.result;
+      if (result.timedOut)
+        process.stderr.write('berth: the command timed out and was killed [EXEC_TIMEOUT]\n');
+      return result.aborted ? EXIT.interrupted : result.exitCode;
+    } finally {
+      await slot.release().catch(() => undefined);
+    }
+  } finally {
+    progress.stop();
+    await pool?.close();
+  }
+}
