@@ -1,5 +1,5 @@
 /**
- * External drain control (ARCHITECTURE §13): a durable, presence-based marker per pool id that
+ * External drain control (docs/architecture.md §13): a durable, presence-based marker per pool id that
  * every running process of the pool watches. A backend whose engine keeps shared state (Nomad
  * Variables) can supply a store, so pools on several machines drain together; core always keeps
  * one in a Berth home directory too.
