@@ -5,3 +5,4 @@ export {
   type LocalModalEnv,
   type StartLocalModalOptions,
 } from './local-modal/local-modal-server.js';
+export { localModalClient } from './local-modal-client.js';
