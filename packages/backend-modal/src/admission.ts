@@ -33,8 +33,8 @@ export class CreateAdmission {
     maxStarting: number,
     private readonly now: () => number = () => performance.now(),
   ) {
-    // A few ms of margin: timers may fire a little early relative to another clock.
-    this.#spacingMs = perSecond === Number.POSITIVE_INFINITY ? 0 : 1000 / perSecond + 2;
+    // A margin: requests sent apart can arrive closer together (event-loop and network jitter).
+    this.#spacingMs = perSecond === Number.POSITIVE_INFINITY ? 0 : 1000 / perSecond + 25;
     this.#maxStarting = maxStarting;
   }
 

@@ -37,7 +37,11 @@ export interface ModalBackendOptions {
   readonly creationRatePerSecond?: number;
   /** Sandboxes starting (created, not yet running a command) at once at most. Default 8. */
   readonly maxConcurrentStarts?: number;
-  /** How long the SDK may wait out Modal's throttling of one call before it becomes CAPACITY. Default 30000. */
+  /**
+   * How long the SDK may wait out Modal's throttling of one call before it becomes CAPACITY (the
+   * SDK alone waits as long as Modal asks). Default 30000. With `client`, that client's own
+   * `maxThrottleWaitSecs` applies instead.
+   */
   readonly maxThrottleWaitMs?: number;
   /** Bound on starting a shell or the agent. Default 60000. */
   readonly channelOpenTimeoutMs?: number;

@@ -101,9 +101,8 @@ export function controlPlaneHandlers(ctx: LocalModalContext): Record<string, Una
   };
   const routerAccess = (record: SandboxRecord) => ({
     jwt: makeJwt({
-      exp: Math.floor(Date.now() / 1000) + 3600,
+      exp: Math.floor(Date.now() / 1000) + ctx.faults.routerTokenLifetimeSecs,
       task: record.taskId,
-      gen: ctx.routerGeneration,
     }),
     url: ctx.routerUrl,
   });

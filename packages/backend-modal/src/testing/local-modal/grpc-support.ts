@@ -120,7 +120,7 @@ export function buildImplementation(
         };
         run().then(
           () => call.end(),
-          (error: unknown) => call.destroy(toServiceError(error) as unknown as Error),
+          (error: unknown) => call.emit('error', toServiceError(error)),
         );
       }) as grpc.UntypedHandleCall;
     } else if (definition.requestStream) {

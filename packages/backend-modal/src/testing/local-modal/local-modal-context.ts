@@ -13,6 +13,8 @@ export interface LocalModalFaults {
   rejectCredentials: boolean;
   /** Server-side creation rate limit per second, as Modal enforces (0: none). */
   createRateLimitPerSecond: number;
+  /** Lifetime of task command router tokens handed out from now on (the SDK refreshes expired ones). */
+  routerTokenLifetimeSecs: number;
 }
 
 export interface LocalModalStats {
@@ -36,8 +38,6 @@ export interface LocalModalContext {
   readonly tokenSecret: string;
   /** `https://127.0.0.1:<port>`: the SDK dials it in plaintext because the server URL is localhost. */
   routerUrl: string;
-  /** Router tokens of an older generation are refused (`expireRouterTokens`). */
-  routerGeneration: number;
   readonly apps: Map<string, string>;
   /** image id → local image the sandbox runs. */
   readonly images: Map<string, string>;

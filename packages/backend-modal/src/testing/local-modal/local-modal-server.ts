@@ -54,6 +54,7 @@ export class LocalModal {
       cutOutputAfterBytes: 0,
       rejectCredentials: false,
       createRateLimitPerSecond: 0,
+      routerTokenLifetimeSecs: 3600,
       ...options.faults,
     };
     const instanceId = randomUUID().slice(0, 8);
@@ -64,7 +65,6 @@ export class LocalModal {
       tokenId: `ak-local-${instanceId}`,
       tokenSecret: `as-local-${randomUUID()}`,
       routerUrl: '',
-      routerGeneration: 0,
       apps: new Map(),
       images: new Map(),
       namedSecrets: new Map(Object.entries(options.secrets ?? {})),
@@ -135,11 +135,6 @@ export class LocalModal {
     this.#ctx.store.finish(record, { status: GENERIC_STATUS.TERMINATED, exitcode: 0, exception: reason });
   }
 
-  /** Router tokens issued so far are refused from now on; the SDK must fetch new ones. */
-  expireRouterTokens(): void {
-    this.#ctx.routerGeneration++;
-  }
-
   /** The largest number of sandbox creates that reached the server within any one second. */
   maxCreatesPerSecond(): number {
     const times = [...this.stats.createTimesMs].sort((a, b) => a - b);
@@ -169,7 +164,7 @@ function checkCredentials(ctx: LocalModalContext, metadata: grpc.Metadata): void
 function checkRouterToken(ctx: LocalModalContext, metadata: grpc.Metadata): void {
   const header = String(metadata.get('authorization')[0] ?? '');
   const payload = readJwt(header.replace(/^Bearer /, ''));
-  if (!payload || payload.gen !== ctx.routerGeneration || Number(payload.exp) * 1000 < Date.now()) {
+  if (!payload || Number(payload.exp) * 1000 < Date.now()) {
     throw new RpcError(grpc.status.UNAUTHENTICATED, 'task command router token is invalid or expired');
   }
 }
