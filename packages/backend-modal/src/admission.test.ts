@@ -14,7 +14,7 @@ describe('CreateAdmission', () => {
           release();
         }),
       );
-      await vi.advanceTimersByTimeAsync(5_000);
+      await vi.advanceTimersByTimeAsync(10_000);
       await Promise.all(all);
       for (const at of admittedAt) {
         expect(admittedAt.filter((other) => other >= at && other < at + 1000).length).toBeLessThanOrEqual(4);

@@ -33,8 +33,8 @@ export class CreateAdmission {
     maxStarting: number,
     private readonly now: () => number = () => performance.now(),
   ) {
-    // A margin: requests sent apart can arrive closer together (event-loop and network jitter).
-    this.#spacingMs = perSecond === Number.POSITIVE_INFINITY ? 0 : 1000 / perSecond + 25;
+    // 10% margin: requests sent apart can arrive closer together (event-loop and network jitter).
+    this.#spacingMs = perSecond === Number.POSITIVE_INFINITY ? 0 : (1000 / perSecond) * 1.1;
     this.#maxStarting = maxStarting;
   }
 
