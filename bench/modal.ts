@@ -74,7 +74,9 @@ export async function benchModal(): Promise<BenchResult[]> {
       });
       try {
         const started = performance.now();
-        const slots = await Promise.all(Array.from({ length: 50 }, () => pool.acquire({ timeoutMs: 300_000 })));
+        const slots = await Promise.all(
+          Array.from({ length: 50 }, () => pool.acquire({ timeoutMs: 300_000 })),
+        );
         await Promise.all(slots.map((slot) => slot.exec('true')));
         const elapsed = performance.now() - started;
         await Promise.all(slots.map((slot) => slot.release()));
@@ -94,7 +96,9 @@ export async function benchModal(): Promise<BenchResult[]> {
       note: '50 slots ready and each ran `true`: 5 sandboxes × 10 slots vs 50 sandboxes × 1 (local control plane, 4 creates/s)',
     });
     if (modal.stats.unimplemented.length > 0) {
-      throw new Error(`the SDK made calls the local control plane lacks: ${modal.stats.unimplemented.join(', ')}`);
+      throw new Error(
+        `the SDK made calls the local control plane lacks: ${modal.stats.unimplemented.join(', ')}`,
+      );
     }
     return results;
   } finally {
