@@ -55,29 +55,81 @@ export async function runExec(
   }
 }
 
+/** Bytes queued for stdin beyond which writers wait (backpressure). */
+const STDIN_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+
 /**
- * A Node `Writable` over a process's stdin. Every write is one network call, so while one is in
- * flight Node buffers the next ones and `writev` sends them together as one.
+ * A Node `Writable` over a process's stdin. Every write to Modal is one network call, so writes
+ * are coalesced: those made in the same tick (an HTTP/2 request's frames) and those made while a
+ * call is in flight go out together as one call.
  */
 export function batchedStdin(proc: ContainerProcess): { writable: Writable; close(): Promise<void> } {
   const writer = proc.stdin.getWriter();
+  let queue: Buffer[] = [];
+  let queued = 0;
+  let inFlight = false;
+  let scheduled = false;
+  let failed: Error | undefined;
+  let waiters: (() => void)[] = [];
+  let idle: (() => void)[] = [];
   let closing: Promise<void> | undefined;
-  const close = () => {
-    closing ??= writer.close().catch(() => undefined);
-    return closing;
+  const settleWaiters = () => {
+    if (queued >= STDIN_HIGH_WATER_BYTES && !failed) return;
+    const ready = waiters;
+    waiters = [];
+    for (const wake of ready) wake();
   };
-  const send = (bytes: Uint8Array, callback: (error?: Error | null) => void) => {
-    writer.write(bytes as never).then(
-      () => callback(),
-      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+  const flush = () => {
+    scheduled = false;
+    if (inFlight || failed) return;
+    if (queue.length === 0) {
+      const done = idle;
+      idle = [];
+      for (const wake of done) wake();
+      return;
+    }
+    const data = queue.length === 1 ? (queue[0] as Buffer) : Buffer.concat(queue);
+    queue = [];
+    queued = 0;
+    inFlight = true;
+    settleWaiters();
+    writer.write(data as never).then(
+      () => {
+        inFlight = false;
+        schedule();
+      },
+      (error: unknown) => {
+        inFlight = false;
+        failed = error instanceof Error ? error : new Error(String(error));
+        settleWaiters();
+        writable.destroy(failed);
+      },
     );
+  };
+  const schedule = () => {
+    if (scheduled || inFlight) return;
+    scheduled = true;
+    setImmediate(flush);
+  };
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      idle.push(resolve);
+      schedule();
+    });
+  const close = () => {
+    closing ??= drained()
+      .then(() => writer.close())
+      .catch(() => undefined);
+    return closing;
   };
   const writable = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      send(chunk, callback);
-    },
-    writev(chunks, callback) {
-      send(Buffer.concat(chunks.map(({ chunk }) => chunk as Buffer)), callback);
+      if (failed) return callback(failed);
+      queue.push(chunk);
+      queued += chunk.length;
+      schedule();
+      if (queued < STDIN_HIGH_WATER_BYTES) callback();
+      else waiters.push(() => callback(failed ?? null));
     },
     final(callback) {
       void close().then(() => callback());
