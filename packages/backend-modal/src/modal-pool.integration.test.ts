@@ -189,6 +189,34 @@ describe('contract: faults on the wire', () => {
   });
 });
 
+describe('contract: fallback transport (one sh exec per shell)', () => {
+  it('closing a shell kills it, and what it started, through a second exec (Modal has no signal API)', async () => {
+    const modalBackend = backend({ shellTransport: 'exec' });
+    const host = await modalBackend.createHost({
+      profile: 'default',
+      spec: modalBackend.resolveHostSpec(HOST, 'host'),
+      labels: labels(poolId('fallback')),
+      slotCount: 1,
+    });
+    try {
+      expect(host.shellTransport).toEqual({ kind: 'exec', reason: 'shellTransport is `exec`' });
+      const shell = await host.openChannel();
+      shell.stdin.write('sleep 4242\n');
+      const sleeping = () => host.run(['sh', '-c', 'ps -o args | grep -c "^sleep 4242"']);
+      await waitUntil('the shell to start sleep', 10_000, async () => (await sleeping()).stdout.toString().trim() === '1');
+      shell.close();
+      await waitUntil('the shell (and its sleep) to be killed', 10_000, async () => {
+        const { stdout } = await host.run(['sh', '-c', 'ps -o args | grep -c "^sleep 4242" || true']);
+        return stdout.toString().trim() === '0';
+      });
+      expect((await shell.closed).exitCode).not.toBe(0);
+    } finally {
+      await host.destroy({ force: true });
+      await modalBackend.dispose();
+    }
+  });
+});
+
 describe('contract: across processes', () => {
   const childEnv = (extra: Record<string, string> = {}) => ({
     ...modal.env(),
