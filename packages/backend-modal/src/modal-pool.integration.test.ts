@@ -203,7 +203,11 @@ describe('contract: fallback transport (one sh exec per shell)', () => {
       const shell = await host.openChannel();
       shell.stdin.write('sleep 4242\n');
       const sleeping = () => host.run(['sh', '-c', 'ps -o args | grep -c "^sleep 4242"']);
-      await waitUntil('the shell to start sleep', 10_000, async () => (await sleeping()).stdout.toString().trim() === '1');
+      await waitUntil(
+        'the shell to start sleep',
+        10_000,
+        async () => (await sleeping()).stdout.toString().trim() === '1',
+      );
       shell.close();
       await waitUntil('the shell (and its sleep) to be killed', 10_000, async () => {
         const { stdout } = await host.run(['sh', '-c', 'ps -o args | grep -c "^sleep 4242" || true']);
