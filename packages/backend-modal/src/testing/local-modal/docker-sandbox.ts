@@ -221,6 +221,29 @@ export class SandboxDocker {
     }
   }
 
+  /**
+   * Removes containers of local control planes whose process died without closing (a killed test
+   * run), found by label, name prefix and the pid of the process that served them.
+   */
+  async removeOrphans(): Promise<void> {
+    const containers = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LOCAL_MODAL_LABEL}=1`] },
+    });
+    const dead = containers.filter((c) => {
+      if (!c.Names.some((name) => name.startsWith(`/${LOCAL_MODAL_CONTAINER_PREFIX}`))) return false;
+      const pid = Number(c.Labels['berth-modal.pid']);
+      if (!Number.isInteger(pid) || pid <= 0) return false;
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code === 'ESRCH';
+      }
+    });
+    await Promise.all(dead.map((c) => this.remove(c.Id)));
+  }
+
   /** Removes every container this control plane made (by its label and name prefix, never another's). */
   async removeAll(instanceLabel: string, instanceId: string): Promise<void> {
     const containers = await this.docker.listContainers({

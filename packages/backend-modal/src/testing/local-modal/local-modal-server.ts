@@ -72,6 +72,7 @@ export class LocalModal {
       volumes: new Map(),
       resolveImage: defaultImageResolver(options.images ?? {}),
     };
+    await ctx.store.docker.removeOrphans();
     const services = loadModalServices();
     const server = new grpc.Server({ 'grpc.max_receive_message_length': 100 * 1024 * 1024 });
     const hooks = (checkAuth: (method: string, metadata: grpc.Metadata) => void) => ({

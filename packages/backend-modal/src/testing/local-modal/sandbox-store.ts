@@ -115,7 +115,11 @@ export class SandboxStore {
         milliCpu: request.milliCpu,
         memoryMb: request.memoryMb,
         blockNetwork: request.blockNetwork,
-        labels: { 'berth-modal.instance': this.instanceId, 'berth-modal.sandbox': record.id },
+        labels: {
+          'berth-modal.instance': this.instanceId,
+          'berth-modal.sandbox': record.id,
+          'berth-modal.pid': String(process.pid),
+        },
       });
       record.containerId = containerId;
       if (record.result) {
