@@ -72,4 +72,17 @@ describe.each([
     }
     expect(after).toEqual([]);
   });
+
+  it('builds Dockerfile commands on top of a registry image (locally, from the test image)', async () => {
+    const app = await client.apps.fromName('berth-contract', { createIfMissing: true });
+    const image = client.images.fromRegistry('busybox:1').dockerfileCommands(['RUN echo built > /built.txt']);
+    const sb = await client.sandboxes.create(app, image, { timeoutMs: 60_000 });
+    try {
+      const proc = await sb.exec(['cat', '/built.txt']);
+      expect(await proc.stdout.readText()).toBe('built\n');
+      expect(await proc.wait()).toBe(0);
+    } finally {
+      await sb.terminate();
+    }
+  });
 });

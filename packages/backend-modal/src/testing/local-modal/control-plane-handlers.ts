@@ -203,21 +203,25 @@ export function controlPlaneHandlers(ctx: LocalModalContext): Record<string, Una
       image: { dockerfileCommands: string[]; baseImages: { imageId: string }[] };
     }) => {
       const [from, ...rest] = request.image.dockerfileCommands;
-      if (rest.length > 0) {
-        throw new RpcError(
-          status.UNIMPLEMENTED,
-          `the local Modal control plane builds no Dockerfile commands (got ${JSON.stringify(rest)})`,
-        );
-      }
       const reference = from?.replace(/^FROM\s+/i, '') ?? '';
       const base = request.image.baseImages[0]?.imageId;
-      const local = base ? ctx.images.get(base) : ctx.resolveImage(reference);
+      let local = base ? ctx.images.get(base) : ctx.resolveImage(reference);
       if (!local) {
         const imageId = newId('im');
         return {
           imageId,
           result: { status: GENERIC_STATUS.FAILURE, exception: `no local test image for ${reference}` },
         };
+      }
+      if (rest.length > 0) {
+        try {
+          local = await ctx.store.docker.build(local, rest);
+        } catch (error) {
+          return {
+            imageId: newId('im'),
+            result: { status: GENERIC_STATUS.FAILURE, exception: (error as Error).message },
+          };
+        }
       }
       const imageId = `im-${Buffer.from(local).toString('hex').slice(0, 40)}`;
       ctx.images.set(imageId, local);

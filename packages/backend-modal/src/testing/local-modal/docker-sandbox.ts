@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import Dockerode from 'dockerode';
+import { pack } from 'tar-stream';
 
 /** Every container the local control plane makes carries this name prefix and label. */
 export const LOCAL_MODAL_CONTAINER_PREFIX = 'berth-modal-';
@@ -201,6 +203,32 @@ export class SandboxDocker {
     });
     const socket = (await exec.start({ hijack: true, stdin: true })) as Duplex;
     execution.attach(exec, socket, this.docker.modem);
+  }
+
+  /**
+   * Builds `FROM <base>` plus Dockerfile `commands` locally (the base is a local test image: nothing
+   * is pulled), tagged by content so a second build of the same layers is a cache hit.
+   */
+  async build(base: string, commands: readonly string[]): Promise<string> {
+    const dockerfile = `FROM ${base}\n${commands.join('\n')}\n`;
+    const tag = `berth-modal-img:${createHash('sha256').update(dockerfile).digest('hex').slice(0, 16)}`;
+    const context = pack();
+    context.entry({ name: 'Dockerfile' }, dockerfile);
+    context.finalize();
+    const stream: NodeJS.ReadableStream = await this.docker.buildImage(
+      context as unknown as NodeJS.ReadableStream,
+      {
+        t: tag,
+      },
+    );
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(stream, (error: Error | null, output: { error?: string }[]) => {
+        const failed = error?.message ?? output.find((line) => line.error)?.error;
+        if (failed) reject(new Error(failed));
+        else resolve();
+      });
+    });
+    return tag;
   }
 
   /** The container's exit code, or undefined while it runs (or is gone). */
