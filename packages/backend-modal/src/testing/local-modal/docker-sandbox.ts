@@ -11,6 +11,8 @@ export const LOCAL_MODAL_LABEL = 'berth-modal.local';
 /** The output of one stream of one exec, kept whole so readers can resume at any offset. */
 export class OutputLog {
   readonly #chunks: Buffer[] = [];
+  /** Offset of each chunk's first byte: a read finds its chunk without copying the history. */
+  readonly #starts: number[] = [];
   #size = 0;
   #ended = false;
   #waiters = new Set<() => void>();
@@ -24,6 +26,7 @@ export class OutputLog {
   append(chunk: Buffer): void {
     if (this.#ended || chunk.length === 0) return;
     this.#chunks.push(chunk);
+    this.#starts.push(this.#size);
     this.#size += chunk.length;
     this.#wake();
   }
@@ -34,7 +37,16 @@ export class OutputLog {
   /** Bytes from `offset` on (empty when none yet). */
   readFrom(offset: number): Buffer {
     if (offset >= this.#size) return Buffer.alloc(0);
-    return Buffer.concat(this.#chunks).subarray(offset);
+    let low = 0;
+    let high = this.#starts.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if ((this.#starts[mid] ?? 0) <= offset) low = mid;
+      else high = mid - 1;
+    }
+    const tail = this.#chunks.slice(low);
+    const joined = tail.length === 1 ? (tail[0] as Buffer) : Buffer.concat(tail);
+    return joined.subarray(offset - (this.#starts[low] ?? 0));
   }
   /** Resolves when more than `offset` bytes exist, the log ended, or `signal` fires. */
   waitBeyond(offset: number, signal: AbortSignal): Promise<void> {
