@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { LocalModal } from '../packages/backend-modal/src/testing/index.js';
 import { nomadAvailable } from './fixtures/nomad-agent.js';
 
 const run = promisify(execFile);
@@ -43,6 +44,21 @@ describe('examples', () => {
     const output = await example('docker-batch.ts');
     expect(output).toMatch(/^40\/40 trajectories ok in [\d.]+ s$/m);
     expect(output).toMatch(/trajectory 3 saw: \[ 'trajectory 3', '9', '1' \]/);
+  });
+
+  it('modal-rl-batch.ts (the real modal SDK against the local Modal control plane)', async () => {
+    const modal = await LocalModal.start();
+    try {
+      // python:3.12-slim, the example's default, runs as the local berth-test/debian:12 (never pulled).
+      const output = await example('modal-rl-batch.ts', modal.env());
+      expect(output).toMatch(/^48\/48 rollouts ok in [\d.]+ s$/m);
+      expect(output).toMatch(/^steps per rollout: 3; total reward 141$/m);
+      expect(output).toMatch(/^sandboxes: 4$/m);
+      expect(modal.stats.unimplemented).toEqual([]);
+      expect(await modal.runningSandboxes()).toEqual([]);
+    } finally {
+      await modal.close();
+    }
   });
 
   it.skipIf(!nomad)('nomad-cluster.ts (real Nomad agent, raw_exec)', async () => {

@@ -122,6 +122,7 @@ export class HostFleet {
           profile: name,
           spec: fleet.options.spec,
           slotCount: fleet.options.slotsPerHost,
+          hostLifetimeMs: this.options.hostLifetimeMs,
           labels: buildHostLabels({
             poolId: this.options.poolId,
             profile: name,

@@ -44,6 +44,11 @@ export interface CreateHostRequestV1<Spec> {
   readonly labels: Readonly<Record<string, string>>;
   /** How many slot workspaces core will lay out under `workspaceRoot`. */
   readonly slotCount: number;
+  /**
+   * The pool's `hostLifetimeMs` (`Infinity`: none). Backends whose engine ends hosts after a
+   * server-side lifetime (Modal) set it from this, as a backstop; others may ignore it.
+   */
+  readonly hostLifetimeMs?: number;
   /** Progress while the host comes up (image pull, placement); core re-emits it as `host:progress`. */
   readonly onProgress?: (progress: HostProgressV1) => void;
 }

@@ -1,0 +1,289 @@
+/**
+ * Contract tests of the Modal backend's own promises, through the real `modal` SDK against the
+ * local control plane (each sandbox a Docker container): admission under a burst, faults the
+ * control plane injects (cut output streams, RESOURCE_EXHAUSTED, slow scheduling, expired tokens),
+ * aborted creates, and processes that die (persist/adopt, the agent watchdog, the reaper).
+ */
+import { createHash } from 'node:crypto';
+import { createPool, type SlotPool } from '@berth/core';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createModalBackend, type ModalBackendOptions } from './create-modal-backend.js';
+import { resolveModalHostSpec } from './modal-host-spec.js';
+import { LocalModal, localModalClient } from './testing/index.js';
+import { startPoolChild, waitUntil } from './testing/wait-until.js';
+
+const modal = await LocalModal.start();
+const HOST = { image: 'busybox:1' } as const;
+let pools: SlotPool[] = [];
+let poolCounter = 0;
+const poolId = (name: string) => `modal-${name}-${process.pid}-${poolCounter++}`;
+
+const backend = (options: ModalBackendOptions = {}) =>
+  createModalBackend({ appName: 'berth-pool-tests', client: localModalClient(modal), ...options });
+
+async function pool(options: Parameters<typeof createPool>[0]): Promise<SlotPool> {
+  const created = await createPool({ handleSignals: false, closeTimeoutMs: 10_000, ...options });
+  pools.push(created);
+  return created;
+}
+
+const labels = (id: string) => ({ 'berth.managed': '1', 'berth.pool': id, 'berth.profile': 'default' });
+const running = async () => (await modal.runningSandboxes()).filter((sb) => sb.request.appId !== '');
+
+afterEach(async () => {
+  Object.assign(modal.faults, {
+    resourceExhausted: { count: 0, retryAfterSecs: 0.2 },
+    schedulingDelayMs: 0,
+    cutOutputAfterBytes: 0,
+    rejectCredentials: false,
+    routerTokenLifetimeSecs: 3600,
+  });
+  await Promise.all(pools.map((p) => p.close({ forceRemove: true }).catch(() => undefined)));
+  pools = [];
+});
+
+afterAll(async () => {
+  const left = await running();
+  await modal.close();
+  expect(
+    left.map((sb) => `${sb.id} ${sb.tags.get('berth.pool')}`),
+    'sandboxes left running',
+  ).toEqual([]);
+  expect(modal.stats.unimplemented, 'RPCs the SDK made that the local control plane lacks').toEqual([]);
+});
+
+describe('contract: admission control', () => {
+  // Shells through one `sh` exec each (the fallback transport): no agent upload per sandbox.
+  it('50 concurrent acquires with maxHosts 20: at most 4 creates per second reach Modal, at most maxConcurrentStarts start at once', async () => {
+    const before = modal.stats.createTimesMs.length;
+    const burst = await pool({
+      backend: backend({ maxConcurrentStarts: 6, shellTransport: 'exec' }),
+      poolId: poolId('burst'),
+      maxHosts: 20,
+      slotsPerHost: 1,
+      maxConcurrentCreates: 20,
+      host: HOST,
+    });
+    const results = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const slot = await burst.acquire({ timeoutMs: 120_000 });
+        try {
+          return (await slot.exec(`echo ${i}`)).stdout;
+        } finally {
+          await slot.release();
+        }
+      }),
+    );
+    expect(results).toEqual(Array.from({ length: 50 }, (_, i) => `${i}\n`));
+    expect(modal.stats.createTimesMs.length - before).toBe(20);
+    // Counted on arrival, within 900 ms windows: 10% for requests sent apart arriving closer
+    // together on this loaded 2-core machine (client and server share one event loop).
+    expect(modal.maxCreatesPerSecond(900)).toBeLessThanOrEqual(4);
+    expect(modal.stats.maxStarting).toBeLessThanOrEqual(6);
+  }, 120_000);
+
+  it('RESOURCE_EXHAUSTED with a retry policy: the SDK waits it out and the create succeeds', async () => {
+    modal.faults.resourceExhausted = { count: 2, retryAfterSecs: 0.2 };
+    const calls = modal.stats.calls.get('SandboxCreateV2') ?? 0;
+    const id = poolId('exhausted');
+    const p = await pool({ backend: backend(), poolId: id, maxHosts: 1, host: HOST });
+    const slot = await p.acquire();
+    expect((await slot.exec('echo up')).stdout).toBe('up\n');
+    await slot.release();
+    expect((modal.stats.calls.get('SandboxCreateV2') ?? 0) - calls).toBe(3);
+  });
+
+  it("RESOURCE_EXHAUSTED past maxThrottleWaitMs: CAPACITY with retryAfterMs (the SDK's throttle wait is bounded)", async () => {
+    modal.faults.resourceExhausted = { count: 100, retryAfterSecs: 5 };
+    const modalBackend = createModalBackend({
+      appName: 'berth-pool-tests',
+      client: localModalClient(modal, { maxThrottleWaitSecs: 1 }),
+    });
+    const spec = modalBackend.resolveHostSpec(HOST, 'host');
+    const started = Date.now();
+    const error = await modalBackend
+      .createHost({ profile: 'default', spec, labels: labels(poolId('capacity')), slotCount: 1 })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CAPACITY' });
+    expect((error as { retryAfterMs?: number }).retryAfterMs).toBeGreaterThan(0);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    await modalBackend.dispose();
+  });
+});
+
+describe('contract: faults on the wire', () => {
+  it('output streams cut every 64 KiB: the SDK resumes at its offset and not one byte is lost', async () => {
+    const p = await pool({ backend: backend(), poolId: poolId('cut'), maxHosts: 1, host: HOST });
+    const slot = await p.acquire();
+    modal.faults.cutOutputAfterBytes = 64 * 1024;
+    const cutBefore = modal.stats.cutStreams;
+    const result = await slot.exec('seq 1 300000');
+    modal.faults.cutOutputAfterBytes = 0;
+    await slot.release();
+    const expected = `${Array.from({ length: 300_000 }, (_, i) => i + 1).join('\n')}\n`;
+    expect(result.stdout.length).toBe(expected.length);
+    expect(createHash('sha256').update(result.stdout).digest('hex')).toBe(
+      createHash('sha256').update(expected).digest('hex'),
+    );
+    expect(modal.stats.cutStreams - cutBefore).toBeGreaterThan(10);
+  });
+
+  it('slow scheduling (sandboxes take 2 s to start) on the V1 path: acquire waits and works', async () => {
+    modal.faults.schedulingDelayMs = 2_000;
+    const p = await pool({
+      backend: createModalBackend({
+        appName: 'berth-pool-tests',
+        client: localModalClient(modal, { sandboxV2: false }),
+      }),
+      poolId: poolId('slow'),
+      maxHosts: 1,
+      host: HOST,
+    });
+    const slot = await p.acquire({ timeoutMs: 60_000 });
+    expect((await slot.exec('echo scheduled')).stdout).toBe('scheduled\n');
+    await slot.release();
+  });
+
+  it('expired router tokens are refreshed; revoked credentials are AUTHENTICATION telling how to set them', async () => {
+    modal.faults.routerTokenLifetimeSecs = 2;
+    const p = await pool({ backend: backend(), poolId: poolId('token'), maxHosts: 1, host: HOST });
+    const slot = await p.acquire();
+    expect((await slot.exec('echo one')).stdout).toBe('one\n');
+    const refreshes = modal.stats.calls.get('SandboxGetCommandRouterAccess') ?? 0;
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // the token expired
+    expect((await slot.exec('echo two')).stdout).toBe('two\n');
+    expect(modal.stats.calls.get('SandboxGetCommandRouterAccess') ?? 0).toBeGreaterThan(refreshes);
+    await slot.release();
+
+    modal.faults.rejectCredentials = true;
+    const fresh = backend();
+    const error = await fresh
+      .createHost({
+        profile: 'default',
+        spec: fresh.resolveHostSpec(HOST, 'host'),
+        labels: labels('auth'),
+        slotCount: 1,
+      })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'AUTHENTICATION' });
+    expect((error as Error).message).toMatch(/MODAL_TOKEN_ID and MODAL_TOKEN_SECRET.*~\/\.modal\.toml/);
+    await fresh.dispose();
+  });
+
+  it('a create aborted while Modal schedules it finishes and is terminated: no sandbox is left', async () => {
+    modal.faults.schedulingDelayMs = 1_500;
+    const modalBackend = backend();
+    const id = poolId('abort');
+    const controller = new AbortController();
+    const creating = modalBackend.createHost(
+      { profile: 'default', spec: resolveModalHostSpec(HOST, 'host'), labels: labels(id), slotCount: 1 },
+      { signal: controller.signal },
+    );
+    setTimeout(() => controller.abort(), 300);
+    await expect(creating).rejects.toMatchObject({ code: 'ABORTED' });
+    const mine = () => modal.sandboxes().filter((sb) => sb.tags.get('berth.pool') === id);
+    await waitUntil('the aborted create to reach Modal', 10_000, () => mine().length === 1);
+    await waitUntil('the aborted sandbox to be terminated', 20_000, () => mine().every((sb) => sb.result));
+    expect(mine()[0]?.result?.status).toBe(3); // GENERIC_STATUS_TERMINATED
+    await modalBackend.dispose();
+  });
+});
+
+describe('contract: fallback transport (one sh exec per shell)', () => {
+  it('closing a shell kills it, and what it started, through a second exec (Modal has no signal API)', async () => {
+    const modalBackend = backend({ shellTransport: 'exec' });
+    const host = await modalBackend.createHost({
+      profile: 'default',
+      spec: modalBackend.resolveHostSpec(HOST, 'host'),
+      labels: labels(poolId('fallback')),
+      slotCount: 1,
+    });
+    try {
+      expect(host.shellTransport).toEqual({ kind: 'exec', reason: 'shellTransport is `exec`' });
+      const shell = await host.openChannel();
+      shell.stdin.write('sleep 4242\n');
+      const sleeping = () => host.run(['sh', '-c', 'ps -o args | grep -c "^sleep 4242"']);
+      await waitUntil(
+        'the shell to start sleep',
+        10_000,
+        async () => (await sleeping()).stdout.toString().trim() === '1',
+      );
+      shell.close();
+      await waitUntil('the shell (and its sleep) to be killed', 10_000, async () => {
+        const { stdout } = await host.run(['sh', '-c', 'ps -o args | grep -c "^sleep 4242" || true']);
+        return stdout.toString().trim() === '0';
+      });
+      expect((await shell.closed).exitCode).not.toBe(0);
+    } finally {
+      await host.destroy({ force: true });
+      await modalBackend.dispose();
+    }
+  });
+});
+
+describe('contract: across processes', () => {
+  const childEnv = (extra: Record<string, string> = {}) => ({
+    ...modal.env(),
+    BERTH_CHILD_APP: 'berth-pool-tests',
+    ...extra,
+  });
+
+  it('a new process adopts the persistent sandbox by its tags instead of creating one', async () => {
+    const id = poolId('adopt');
+    const first = await startPoolChild([id, 'exit'], childEnv());
+    expect(await first.exited).toBe(0);
+    const creates = modal.stats.createTimesMs.length;
+    const p = await pool({
+      backend: backend({ appName: 'berth-pool-tests' }),
+      poolId: id,
+      maxHosts: 1,
+      host: HOST,
+    });
+    const slot = await p.acquire();
+    expect(slot.hostId).toBe(first.info.hostId);
+    expect((await slot.exec('echo adopted')).stdout).toBe('adopted\n');
+    await slot.release();
+    expect(modal.stats.createTimesMs.length).toBe(creates);
+  });
+
+  it('client SIGKILL: the agent watchdog ends the exec, so the idle timeout fires', async () => {
+    const id = poolId('watchdog');
+    const { child, info, exited } = await startPoolChild(
+      [id, 'hang-running'],
+      childEnv({ BERTH_CHILD_HEARTBEAT_MS: '2000', BERTH_CHILD_IDLE_TIMEOUT_MS: '3000' }),
+    );
+    const record = modal.sandboxes().find((sb) => sb.id === info.hostId);
+    expect(record).toBeDefined();
+    expect([...(record?.execs.values() ?? [])].some((exec) => !exec.exit)).toBe(true);
+    child.kill('SIGKILL');
+    await exited;
+    await waitUntil('the agent exec to end after its client died', 20_000, () =>
+      [...(record?.execs.values() ?? [])].every((exec) => exec.exit),
+    );
+    await waitUntil('the idle timeout to end the sandbox', 20_000, () => record?.result);
+    expect(record?.result?.status).toBe(7); // GENERIC_STATUS_IDLE_TIMEOUT
+  });
+
+  it('the reaper terminates a running sandbox whose owner process died', async () => {
+    const id = poolId('reap');
+    const { child, info, exited } = await startPoolChild(
+      [id, 'hang-running'],
+      childEnv({ BERTH_CHILD_HEARTBEAT_MS: '2000', BERTH_CHILD_LEASE_TTL_MS: '1000' }),
+    );
+    child.kill('SIGKILL');
+    await exited;
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // its in-host claim expires
+    await pool({
+      backend: backend(),
+      poolId: id,
+      persist: false,
+      maxHosts: 1,
+      leaseTtlMs: 1_000,
+      reapGraceMs: 500,
+      host: HOST,
+    });
+    const record = modal.sandboxes().find((sb) => sb.id === info.hostId);
+    await waitUntil('the reaper to terminate the dead owner’s sandbox', 20_000, () => record?.result);
+    expect(record?.result?.status).toBe(3);
+  });
+});
