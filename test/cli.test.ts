@@ -169,9 +169,19 @@ for (const engine of engines) {
         await Promise.all(processes.map((each) => each.next('ready', undefined, 0, 120_000)));
       });
       afterAll(async () => {
-        for (const each of processes) each.kill();
+        await Promise.all(processes.map((each) => each.kill()));
         await berth(['resume', '--pool', pool], env);
-        await berth(['reap', '--pool', pool, '--force'], env);
+        // Removes the hosts, and the records the killed processes could not forget.
+        const reaped = JSON.parse(
+          (await berth(['reap', '--pool', pool, '--force', '--json'], env)).stdout,
+        ) as {
+          deadProcessRecords: number;
+        };
+        expect(reaped.deadProcessRecords).toBeGreaterThanOrEqual(0);
+        const status = JSON.parse((await berth(['status', '--pool', pool, '--json'], env)).stdout) as {
+          processes: unknown[];
+        };
+        expect(status.processes).toEqual([]);
       });
 
       it('drain is seen by both processes within 2 s; in-flight commands finish; new acquires fail', async () => {

@@ -44,6 +44,7 @@ export async function reapCommand(
 ): Promise<number> {
   const { backend } = await backendFor(env);
   const entries: ReapEntry[] = [];
+  let deadRecords = 0;
   try {
     if (!backend.listHosts || !backend.removeHost)
       throw new CapabilityUnsupportedError(
@@ -59,10 +60,17 @@ export async function reapCommand(
     );
     const { store } = await drainStoreFor(env, backend);
     const holders = new Map<string, string>();
-    for (const pool of new Set(descriptors.map((host) => host.labels[LABEL.pool] ?? ''))) {
+    const pools = new Set(descriptors.map((host) => host.labels[LABEL.pool] ?? ''));
+    if (flags.pool !== undefined) pools.add(flags.pool);
+    for (const pool of pools) {
       if (!pool) continue;
       for (const record of await store.listProcesses(pool, { signal }).catch(() => [])) {
         const liveness = recordLiveness(record);
+        // A killed process never forgot its record: a provably dead one is reaped too.
+        if (liveness === 'dead') {
+          if (!flags.dryRun) await store.forgetProcess(pool, record.owner, { signal }).catch(() => undefined);
+          deadRecords += 1;
+        }
         if (liveness === 'dead' || liveness === 'stale') continue;
         for (const host of record.hosts) holders.set(host.id, record.owner);
       }
@@ -102,7 +110,8 @@ export async function reapCommand(
     await backend.dispose?.().catch(() => undefined);
   }
   const failed = entries.filter((entry) => entry.removed === false);
-  if (flags.json) output.json({ dryRun: flags.dryRun === true, hosts: entries });
+  if (flags.json)
+    output.json({ dryRun: flags.dryRun === true, hosts: entries, deadProcessRecords: deadRecords });
   else if (entries.length === 0) output.line('No managed hosts matched: nothing to reap.');
   else {
     const verb = (entry: ReapEntry) =>
@@ -127,5 +136,9 @@ export async function reapCommand(
         : `${removing - failed.length} of ${entries.length} hosts removed${failed.length ? `, ${failed.length} failed` : ''}.`,
     );
   }
+  if (!flags.json && deadRecords > 0)
+    output.line(
+      `${deadRecords} record${deadRecords === 1 ? '' : 's'} of dead pool processes ${flags.dryRun ? 'would be' : 'were'} removed.`,
+    );
   return failed.length > 0 ? EXIT.partial : EXIT.ok;
 }
