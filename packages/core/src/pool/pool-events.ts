@@ -11,6 +11,8 @@ export interface PoolEvents {
   /** The orphan reaper removed a host whose owner is gone. */
   'host:reaped': (event: { hostId: string; profile: string; reason: string }) => void;
   'host:lost': (event: { hostId: string; profile: string; reason: string }) => void;
+  /** The backend retired a host (its machine drains or stopped answering): no new leases, replaced, removed once idle. */
+  'host:retiring': (event: { hostId: string; profile: string; reason: string }) => void;
   'host:removed': (event: { hostId: string; profile: string; reason: string }) => void;
   'host:error': (event: { profile: string; error: Error }) => void;
   'slot:state': (event: { slotId: string; hostId: string; from: SlotState; to: SlotState }) => void;
@@ -39,6 +41,7 @@ const EVENT_NAMES: Record<keyof PoolEvents, true> = {
   'host:replaced': true,
   'host:reaped': true,
   'host:lost': true,
+  'host:retiring': true,
   'host:removed': true,
   'host:error': true,
   'slot:state': true,
