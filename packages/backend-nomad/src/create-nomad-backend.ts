@@ -28,6 +28,8 @@ import {
 import { NomadClient } from './client/nomad-client.js';
 import type { NomadJob, NomadJobListStub } from './client/nomad-types.js';
 import { type NomadClientOptions, resolveNomadClientConfig } from './client/resolve-nomad-client-config.js';
+import { ClusterWatch } from './cluster-watch.js';
+import { NodeSpread } from './node-spread.js';
 import { NomadHost } from './nomad-host.js';
 import { type NomadHostSpec, resolveNomadHostSpec } from './nomad-host-spec.js';
 import { removeNomadJob } from './remove-nomad-job.js';
@@ -107,6 +109,9 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
     );
   }
 
+  const clusterWatch = new ClusterWatch(client);
+  const spread = new NodeSpread(client, clusterWatch);
+
   const toHost = async (
     job: Pick<NomadJob, 'ID' | 'Meta' | 'TaskGroups'>,
     allocation: { ID: string; NodeID: string },
@@ -125,6 +130,8 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
       labels: { ...(job.Meta ?? {}) },
       workspaceRoot,
       destroyTimeoutMs,
+      clusterWatch,
+      onGone: () => spread.forget(job.Meta?.[LABEL.pool] ?? 'pool', job.ID),
       driver: driver ?? 'unknown',
       agent: {
         mode: shellTransport === 'exec' ? 'off' : shellTransport,
@@ -164,8 +171,10 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
     async createHost(request, waitOptions = {}) {
       const { signal } = waitOptions;
       throwIfAborted(signal, 'Creating a Nomad host');
-      const jobId = makeJobId(request.labels[LABEL.pool] ?? 'pool', request.profile);
-      const job = buildNomadJob(jobId, request.spec, hostMeta(request.labels));
+      const pool = request.labels[LABEL.pool] ?? 'pool';
+      const jobId = makeJobId(pool, request.profile);
+      const preferred = request.spec.spreadOverNodes ? await spread.reserve(pool, jobId, signal) : undefined;
+      const job = buildNomadJob(jobId, request.spec, hostMeta(request.labels), preferred ? [preferred] : []);
       if (request.spec.workspaceRoot !== undefined)
         job.TaskGroups[0]!.Meta = { [WORKSPACE_META]: request.spec.workspaceRoot };
       try {
@@ -181,10 +190,13 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
           timeoutMs: startTimeoutMs,
           placementFailure,
           signal,
+          ask: { cpu: request.spec.cpu, memoryMiB: request.spec.memoryMiB, diskMiB: request.spec.diskMiB },
           onProgress: request.onProgress,
         });
+        spread.placed(pool, jobId, allocation.NodeID);
         return await toHost(job, allocation, signal);
       } catch (error) {
+        spread.forget(pool, jobId);
         // Remove the half-made host (also when registering failed: the answer may have been lost),
         // with a fresh deadline since the caller's signal may be what fired. If this fails too,
         // the job still carries its labels, so the pool's reaper finds it.
@@ -249,10 +261,12 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
               placementFailure,
               signal,
             });
+      spread.placed(job.Meta?.[LABEL.pool] ?? 'pool', job.ID, running.NodeID);
       return toHost(job, running, signal);
     },
 
     async removeHost(descriptor, waitOptions = {}) {
+      spread.forget(descriptor.labels[LABEL.pool] ?? 'pool', descriptor.id);
       await removeNomadJob(client, descriptor.id, {
         signal: waitOptions.signal,
         timeoutMs: destroyTimeoutMs,
@@ -260,6 +274,7 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
     },
 
     async dispose() {
+      clusterWatch.stop();
       if (!options.client) await client.close();
     },
   };

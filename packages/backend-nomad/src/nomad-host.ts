@@ -18,8 +18,8 @@ import { AgentHostRuntime, AgentLink, type AgentLinkMode } from '@berth/host-age
 import { TASK_NAME } from './build-nomad-job.js';
 import type { NomadClient } from './client/nomad-client.js';
 import type { NomadExecSession } from './client/nomad-exec-session.js';
-import type { NomadAllocation } from './client/nomad-types.js';
-import { backoffDelayMs, sleep } from './client/retry-with-backoff.js';
+import type { NomadAllocationListStub, NomadNodeListStub } from './client/nomad-types.js';
+import type { ClusterWatch } from './cluster-watch.js';
 import { nomadAgentAccess } from './nomad-agent-access.js';
 import { openShellChannel } from './open-shell-channel.js';
 import { markedCommand } from './reap-raw-exec-sessions.js';
@@ -34,6 +34,10 @@ export interface NomadHostInit {
   readonly labels: Readonly<Record<string, string>>;
   readonly workspaceRoot: string;
   readonly destroyTimeoutMs: number;
+  /** The backend's shared watch of allocations and nodes. */
+  readonly clusterWatch: ClusterWatch;
+  /** Called once when the host is destroyed or lost (the backend forgets where it ran). */
+  readonly onGone?: () => void;
   /** The task driver; raw_exec sessions are marked so the reaper finds their leftovers. */
   readonly driver: string;
   /** berth-agent as the in-host runtime (docker driver only; see `NomadBackendOptions.shellTransport`). */
@@ -45,7 +49,7 @@ export interface NomadHostInit {
 }
 
 /** Why an allocation no longer counts as a live host, or undefined while it does. */
-export function allocationLossReason(allocation: NomadAllocation): string | undefined {
+export function allocationLossReason(allocation: NomadAllocationListStub): string | undefined {
   const task = allocation.TaskStates?.[TASK_NAME];
   const id = allocation.ID.slice(0, 8);
   if (allocation.DesiredStatus !== 'run') {
@@ -73,8 +77,15 @@ export class NomadHost implements HostV1 {
   private readonly destroyTimeoutMs: number;
   private readonly channels = new Set<NomadExecSession>();
   private readonly listeners = new Set<(reason: string) => void>();
+  private readonly retireListeners = new Set<(reason: string) => void>();
+  private readonly clusterWatch: ClusterWatch;
+  private readonly onGone: (() => void) | undefined;
   private lostReason: string | undefined;
-  private watch: AbortController | undefined;
+  private retireReason: string | undefined;
+  private draining: string | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private nodeName: string | undefined;
+  private unwatch: (() => void) | undefined;
   private destroying: Promise<void> | undefined;
   private destroyed = false;
   private readonly link: AgentLink;
@@ -82,6 +93,8 @@ export class NomadHost implements HostV1 {
 
   constructor(init: NomadHostInit) {
     this.client = init.client;
+    this.clusterWatch = init.clusterWatch;
+    this.onGone = init.onGone;
     this.id = init.jobId;
     this.labels = init.labels;
     this.workspaceRoot = init.workspaceRoot;
@@ -180,10 +193,11 @@ export class NomadHost implements HostV1 {
     return runOneShot(this.client, this.allocationId, TASK_NAME, argv, options, this.driver === 'raw_exec');
   }
 
-  /** Why the allocation is gone, or undefined while it runs or Nomad does not answer within 3 s. */
+  /** Why the allocation is gone or unreachable, or undefined while it runs (or Nomad cannot tell). */
   private async goneReason(): Promise<string | undefined> {
     const health = await this.health({ signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
-    return health && !health.alive ? (health.reason ?? 'gone') : undefined;
+    if (health && !health.alive) return health.reason ?? 'gone';
+    return this.nodeUnreachableReason();
   }
 
   async health(options: WaitOptions = {}): Promise<HostHealthV1> {
@@ -205,7 +219,7 @@ export class NomadHost implements HostV1 {
 
   /**
    * Calls `listener` once when Nomad reports the allocation gone (stopped, failed, lost, job
-   * deregistered). A blocking-query watch runs only while listeners are registered, so an
+   * deregistered). The backend's one cluster watch runs only while some host is watched, so an
    * unwatched host never keeps the process alive.
    */
   onLost(listener: (reason: string) => void): () => void {
@@ -215,14 +229,35 @@ export class NomadHost implements HostV1 {
       return () => undefined;
     }
     this.listeners.add(listener);
-    if (!this.watch && !this.destroyed) {
-      this.watch = new AbortController();
-      void this.watchForLoss(this.watch.signal);
-    }
+    this.ensureWatching();
     return () => {
       this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.stopWatch();
+      this.stopWatchIfUnwatched();
     };
+  }
+
+  /**
+   * Calls `listener` once when the host should take no new work: its node drains, is down or
+   * disconnected, or stopped answering. Running commands go on until they end, the drain deadline
+   * nears (then the host is lost, naming the drain) or Nomad declares the allocation lost.
+   */
+  onRetire(listener: (reason: string) => void): () => void {
+    if (this.retireReason !== undefined) {
+      const reason = this.retireReason;
+      queueMicrotask(() => listener(reason));
+      return () => undefined;
+    }
+    this.retireListeners.add(listener);
+    this.ensureWatching();
+    return () => {
+      this.retireListeners.delete(listener);
+      this.stopWatchIfUnwatched();
+    };
+  }
+
+  /** Why this host takes no new work, once it was retired. */
+  get retiredBecause(): string | undefined {
+    return this.retireReason;
   }
 
   /** Closes this process's channels and the loss watch; the allocation keeps running. */
@@ -239,6 +274,7 @@ export class NomadHost implements HostV1 {
     this.destroying ??= (async () => {
       this.stopWatch();
       this.listeners.clear();
+      this.retireListeners.clear();
       this.link.close();
       for (const session of this.channels) session.close();
       // Nomad has no "kill now": `force` and graceful both stop the job; the task's kill_timeout
@@ -248,6 +284,7 @@ export class NomadHost implements HostV1 {
         timeoutMs: this.destroyTimeoutMs,
       });
       this.destroyed = true;
+      this.onGone?.();
     })().finally(() => {
       this.destroying = undefined;
     });
@@ -258,48 +295,125 @@ export class NomadHost implements HostV1 {
     await this.disconnect();
   }
 
-  private stopWatch(): void {
-    this.watch?.abort();
-    this.watch = undefined;
+  private ensureWatching(): void {
+    if (this.unwatch || this.destroyed || this.lostReason !== undefined) return;
+    this.unwatch = this.clusterWatch.add({
+      allocationId: this.allocationId,
+      nodeId: this.nodeId,
+      allocation: (stub) => this.onAllocation(stub),
+      node: (stub) => this.onNode(stub),
+    });
   }
 
-  private async watchForLoss(signal: AbortSignal): Promise<void> {
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        for await (const { value } of this.client.watch(
-          (read) => this.client.readAllocation(this.allocationId, read),
-          { signal, waitMs: 300_000 },
-        )) {
-          failures = 0;
+  private stopWatchIfUnwatched(): void {
+    if (this.listeners.size === 0 && this.retireListeners.size === 0) this.stopWatch();
+  }
+
+  private stopWatch(): void {
+    this.unwatch?.();
+    this.unwatch = undefined;
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+  }
+
+  private onAllocation(stub: NomadAllocationListStub | undefined): void {
+    if (stub === undefined) {
+      // Not listed any more: confirm with a direct read before calling it gone.
+      void this.client
+        .readAllocation(this.allocationId, { signal: AbortSignal.timeout(10_000) })
+        .then(({ value }) => {
           const reason = allocationLossReason(value);
-          if (reason) return this.markLost(reason, signal);
-        }
-      } catch (error) {
-        if (signal.aborted) return;
-        if (BerthError.hasCode(error, 'NOT_FOUND')) {
-          return this.markLost(
-            `allocation ${this.allocationId.slice(0, 8)} no longer exists in Nomad`,
-            signal,
-          );
-        }
-        // Nomad unreachable is not a lost host: back off and watch again.
-        failures += 1;
-        const delayMs = backoffDelayMs(Math.min(failures, 6), {
-          retries: 0,
-          minDelayMs: 500,
-          maxDelayMs: 30_000,
+          if (reason) this.markLost(this.withDrain(reason));
+        })
+        .catch((error: unknown) => {
+          if (BerthError.hasCode(error, 'NOT_FOUND'))
+            this.markLost(`allocation ${this.allocationId.slice(0, 8)} no longer exists in Nomad`);
         });
-        await sleep(delayMs, signal, true).catch(() => undefined);
+      return;
+    }
+    const reason = allocationLossReason(stub);
+    if (reason) this.markLost(this.withDrain(reason));
+    else if (stub.DesiredTransition?.Migrate)
+      this.retire(`Nomad is migrating allocation ${stub.ID.slice(0, 8)} off its node`);
+  }
+
+  private onNode(node: NomadNodeListStub | undefined): void {
+    if (!node) return;
+    this.nodeName = node.Name;
+    if (node.Status === 'down' || node.Status === 'disconnected') {
+      this.retire(`its node ${node.Name} is ${node.Status}`);
+    } else if (node.Drain) {
+      if (this.draining) return;
+      this.draining = `its node ${node.Name} is draining`;
+      this.retire(this.draining);
+      void this.scheduleDrainDeadline(node.ID, node.Name);
+    } else if (this.draining) {
+      // Drain cancelled (`-disable`): the node may take new hosts; this one stays retired.
+      this.draining = undefined;
+      clearTimeout(this.drainTimer);
+      this.drainTimer = undefined;
+    }
+  }
+
+  /**
+   * Just before the drain deadline the host is lost (its leases fail naming the drain) and the pool
+   * removes it, so Nomad never migrates it: the pool's replacement is the only new placement.
+   */
+  private async scheduleDrainDeadline(nodeId: string, nodeName: string): Promise<void> {
+    const node = await this.client
+      .readNode(nodeId, { signal: AbortSignal.timeout(10_000) })
+      .then((result) => result.value)
+      .catch(() => undefined);
+    if (!this.draining || this.lostReason !== undefined) return;
+    const deadline = Date.parse(node?.DrainStrategy?.ForceDeadline ?? '');
+    const forced = node?.DrainStrategy?.Deadline !== undefined && node.DrainStrategy.Deadline < 0;
+    if (!forced && (!Number.isFinite(deadline) || deadline <= 0)) return; // no deadline: Nomad waits for us
+    const at = forced ? Date.now() : deadline - DRAIN_DEADLINE_MARGIN_MS;
+    const reason = `its node ${nodeName} is draining and the drain deadline (${forced ? 'forced' : new Date(deadline).toISOString()}) came before the lease ended`;
+    this.drainTimer = setTimeout(() => this.markLost(reason), Math.max(0, at - Date.now()));
+    this.drainTimer.unref?.();
+  }
+
+  private withDrain(reason: string): string {
+    return this.draining ? `${reason}; ${this.draining}` : reason;
+  }
+
+  private retire(reason: string): void {
+    if (this.retireReason !== undefined || this.lostReason !== undefined) return;
+    this.retireReason = reason;
+    for (const listener of [...this.retireListeners]) {
+      try {
+        listener(reason);
+      } catch {
+        // A listener's failure is its own.
       }
     }
   }
 
-  private markLost(reason: string, signal: AbortSignal): void {
-    if (signal.aborted || this.lostReason !== undefined) return;
+  /**
+   * After a shell's connection dropped while Nomad still wants the allocation: is its node
+   * reachable? The server answers `No path to node` at once when the client's connection is gone.
+   */
+  private async nodeUnreachableReason(): Promise<string | undefined> {
+    try {
+      await this.client.probeAllocationClient(this.allocationId, { signal: AbortSignal.timeout(3_000) });
+      return undefined;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (!/no path to node|unknown node|no connection/i.test(message)) return undefined;
+      const reason = `its node ${this.nodeName ?? this.nodeId.slice(0, 8)} is unreachable (Nomad: No path to node)`;
+      this.retire(reason);
+      return reason;
+    }
+  }
+
+  private markLost(reason: string): void {
+    if (this.lostReason !== undefined || this.destroyed) return;
     this.lostReason = reason;
+    this.onGone?.();
     const listeners = [...this.listeners];
     this.listeners.clear();
+    this.retireListeners.clear();
     this.stopWatch();
     for (const listener of listeners) {
       try {
@@ -310,3 +424,6 @@ export class NomadHost implements HostV1 {
     }
   }
 }
+
+/** How long before a drain's deadline Berth gives the host up itself (before Nomad migrates it). */
+const DRAIN_DEADLINE_MARGIN_MS = 1_000;
