@@ -29,7 +29,12 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
   const pools: SlotPool[] = [];
 
   const backend = (): NomadBackend =>
-    createNomadBackend({ address: fixture.address, env: {}, startTimeoutMs: 30_000, destroyTimeoutMs: 20_000 });
+    createNomadBackend({
+      address: fixture.address,
+      env: {},
+      startTimeoutMs: 30_000,
+      destroyTimeoutMs: 20_000,
+    });
   const pool = async (name: string, options: Omit<PoolOptions, 'backend'>): Promise<SlotPool> => {
     const poolId = uniquePoolId(name);
     poolIds.push(poolId);
@@ -58,7 +63,10 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
 
   it('spreads the hosts of one pool over the nodes by default', async () => {
     const spread = await pool('spread', {
-      host: RAW_EXEC, slotsPerHost: 1, minHosts: 4, maxHosts: 4,
+      host: RAW_EXEC,
+      slotsPerHost: 1,
+      minHosts: 4,
+      maxHosts: 4,
     });
     const nodes = await Promise.all(spread.hosts().map((host) => nodeOfJob(client, host.id)));
     const perNode = new Map<string, number>();
@@ -70,7 +78,10 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
 
   it('a drain lets running commands finish, hands out no slot there, fails what outlives the deadline naming the drain, and replaces each host once', async () => {
     const drained = await pool('drain', {
-      host: RAW_EXEC, slotsPerHost: 2, minHosts: 2, maxHosts: 3,
+      host: RAW_EXEC,
+      slotsPerHost: 2,
+      minHosts: 2,
+      maxHosts: 3,
     });
     const events: string[] = [];
     drained.on('host:retiring', (event) => events.push(`retiring ${event.hostId}`));
@@ -123,7 +134,10 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
 
   it('node loss: in-flight commands fail HOST_LOST, the host is retired at once and replaced; when the node returns nothing runs twice', async () => {
     const lossy = await pool('loss', {
-      host: RAW_EXEC, slotsPerHost: 1, minHosts: 2, maxHosts: 2,
+      host: RAW_EXEC,
+      slotsPerHost: 1,
+      minHosts: 2,
+      maxHosts: 2,
       healthCheckIntervalMs: 1_000,
     });
     const events: string[] = [];
@@ -168,7 +182,8 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
 
   it('an ask no node can ever hold fails acquire within seconds, not retryable, with the reason', async () => {
     const huge = await pool('huge', {
-      host: { ...RAW_EXEC, memoryMiB: 64 * 1024 * 1024 }, minHosts: 0,
+      host: { ...RAW_EXEC, memoryMiB: 64 * 1024 * 1024 },
+      minHosts: 0,
     });
     const started = Date.now();
     const failure = await huge.acquire().then(
@@ -196,7 +211,10 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
 
   it('raw_exec: after a job stop or an allocation stop from outside, no slot process remains on the node', async () => {
     const raw = await pool('rawstop', {
-      host: RAW_EXEC, slotsPerHost: 1, minHosts: 2, maxHosts: 2,
+      host: RAW_EXEC,
+      slotsPerHost: 1,
+      minHosts: 2,
+      maxHosts: 2,
     });
     const [a, b] = [await raw.acquire(), await raw.acquire()];
     const marker = `${Date.now() % 100_000}`;
@@ -213,11 +231,13 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
     await client.stopJob(a.hostId, { purge: true });
     const { value: allocations } = await client.jobAllocations(b.hostId);
     await client.stopAllocation(allocations[0]!.ID);
-    await waitFor('no slot process on any node', async () => (await everyNode(marker)).length === 0, 30_000).catch(
-      async () => {
-        throw new Error(`left on the nodes: ${(await everyNode(marker)).join('; ')}`);
-      },
-    );
+    await waitFor(
+      'no slot process on any node',
+      async () => (await everyNode(marker)).length === 0,
+      30_000,
+    ).catch(async () => {
+      throw new Error(`left on the nodes: ${(await everyNode(marker)).join('; ')}`);
+    });
     await a.release().catch(() => undefined);
     await b.release().catch(() => undefined);
   });

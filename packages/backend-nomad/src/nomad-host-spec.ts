@@ -281,8 +281,27 @@ export function resolveNomadHostSpec(input: unknown, path: string): NomadHostSpe
 function defaultKeepAlive(driver: NomadDriver): string[] {
   if (driver === 'docker') return ['sleep', '2147483647'];
   if (driver === 'exec') return ['/bin/sh', '-c', 'trap "exit 0" TERM INT; sleep 2147483647 & wait'];
-  return ['/bin/sleep', '2147483647'];
+  return ['/bin/sh', '-c', RAW_EXEC_KEEP_ALIVE];
 }
+
+/**
+ * raw_exec's keep-alive: when Nomad stops the task (job or allocation stopped from anywhere, a
+ * drain), it kills every marked slot session of this allocation (`reap-raw-exec-sessions.ts`)
+ * before it exits, so no slot shell or command outlives the host on the node.
+ */
+const RAW_EXEC_KEEP_ALIVE = [
+  'reap() {',
+  '  for d in /proc/[0-9]*; do',
+  '    [ -r "$d/environ" ] || continue',
+  '    n=$(tr "\\0" "\\n" < "$d/environ" 2>/dev/null | grep -cx -e "BERTH_SESSION=1" -e "NOMAD_ALLOC_ID=$NOMAD_ALLOC_ID")',
+  // No `${…}`: Nomad interpolates that in task args.
+  '    [ "$n" = 2 ] && kill -KILL "$(basename "$d")" 2>/dev/null',
+  '  done',
+  '}',
+  'trap \'reap; kill "$child" 2>/dev/null; exit 0\' TERM INT',
+  'sleep 2147483647 & child=$!',
+  'wait "$child"',
+].join('\n');
 
 function restart(input: unknown, path: string): Required<NomadRestartInput> {
   const value = record(input ?? {}, path);

@@ -148,6 +148,10 @@ export async function runCommand(
  */
 async function runtimeLossError(slot: SlotRecord, error: unknown): Promise<unknown> {
   const host = slot.host;
+  // Its backend retired the host (its machine is draining or stopped answering): the shell went
+  // with the machine, so retrying on this slot cannot help.
+  if (host.status === 'ready' && host.retiredReason !== undefined && error instanceof ShellClosedError)
+    return new HostLostError(host.id, host.retiredReason, { cause: error });
   if (host.status === 'ready' && error instanceof ShellClosedError) {
     const reason = `the shell of ${slot.id} went away mid-command`;
     if (await host.verifyAlive(reason)) {
