@@ -15,7 +15,8 @@ const client = outsideClient(address);
 afterAll(() => client.close());
 
 const common = {
-  createBackend: () => createNomadBackend({ address, env: {}, startTimeoutMs: 60_000, destroyTimeoutMs: 30_000 }),
+  createBackend: () =>
+    createNomadBackend({ address, env: {}, startTimeoutMs: 60_000, destroyTimeoutMs: 30_000 }),
   loseHost: (hostId: string) => stopJobFromOutside(client, hostId, true),
   countHosts: async (poolId: string) => (await jobsOfPool(client, poolId)).length,
   timeoutMs: 90_000,
