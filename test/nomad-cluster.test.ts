@@ -97,8 +97,10 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
     const finishing = first.exec('sleep 2; echo finished');
     const outliving = long.exec('sleep 60; echo never');
     outliving.catch(() => undefined);
+    const drainedAt = Date.now();
     await setDrain(fixture, nodeId, 6_000);
     await waitFor('the host to retire', () => events.includes(`retiring ${first.hostId}`), 5_000);
+    const retiredAfterMs = Date.now() - drainedAt;
 
     // A new lease goes elsewhere at once, although its host has free capacity no more.
     const elsewhere = await drained.acquire({ timeoutMs: 20_000 });
@@ -112,6 +114,9 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
     );
     expect(BerthError.isInstance(failure) && failure.code).toBe('HOST_LOST');
     expect(String((failure as Error).message)).toMatch(/drain/);
+    console.info(
+      `[nomad-cluster] drain (deadline 6 s): host retired after ${retiredAfterMs} ms, the lease outliving the deadline failed after ${Date.now() - drainedAt} ms`,
+    );
     await first.release().catch(() => undefined);
     await long.release().catch(() => undefined);
 
@@ -150,6 +155,7 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
     running.catch(() => undefined);
     await new Promise((resolve) => setTimeout(resolve, 500));
     killClient(node);
+    const killedAt = Date.now();
     try {
       const failure = await running.then(
         () => undefined,
@@ -158,11 +164,17 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
       expect(BerthError.isInstance(failure) && failure.code).toBe('HOST_LOST');
       expect(String((failure as Error).message)).not.toMatch(/retry the command on this slot/);
       await waitFor('the host to retire', () => events.includes(`retiring ${slot.hostId}`), 10_000);
+      console.info(
+        `[nomad-cluster] node loss: command failed HOST_LOST and host retired ${Date.now() - killedAt} ms after the kill`,
+      );
       // maxHosts is 2 and one host is unreachable: a new lease still gets a slot (the replacement).
       const other = await lossy.acquire({ timeoutMs: 30_000 });
       expect(other.hostId).not.toBe(slot.hostId);
       await other.release();
       await waitFor('Nomad to declare the host lost', () => events.includes(`lost ${slot.hostId}`), 30_000);
+      console.info(
+        `[nomad-cluster] node loss: Nomad declared the host lost ${Date.now() - killedAt} ms after the kill`,
+      );
       await slot.release().catch(() => undefined);
     } finally {
       await startClient(fixture, node);
@@ -240,5 +252,39 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
     });
     await a.release().catch(() => undefined);
     await b.release().catch(() => undefined);
+  });
+
+  it('persist and adopt: a second pool lifetime adopts the hosts on both nodes, and removes them', async () => {
+    const poolId = uniquePoolId('adopt');
+    poolIds.push(poolId);
+    const options = {
+      poolId,
+      persist: true,
+      handleSignals: false,
+      host: RAW_EXEC,
+      slotsPerHost: 1,
+      minHosts: 2,
+      maxHosts: 2,
+    } as const;
+    const first = await createPool({ backend: backend(), ...options } as PoolOptions);
+    const created = first
+      .hosts()
+      .map((host) => host.id)
+      .sort();
+    const nodesBefore = new Set(await Promise.all(created.map((id) => nodeOfJob(client, id))));
+    await first.close();
+
+    // Same poolId and spec, a new pool (a new owner): it adopts both warm hosts instead of creating.
+    const second = await createPool({ backend: backend(), ...options } as PoolOptions);
+    pools.push(second);
+    expect(
+      second
+        .hosts()
+        .map((host) => host.id)
+        .sort(),
+    ).toEqual(created);
+    expect(nodesBefore.size).toBe(2);
+    await second.close({ forceRemove: true });
+    expect(await liveJobsOfPool(client, poolId)).toEqual([]);
   });
 });
