@@ -1,5 +1,5 @@
-import { BerthError, LABEL } from '@berth/core';
 import { readFileSync } from 'node:fs';
+import { BerthError, LABEL } from '@berth/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NomadClient } from './client/nomad-client.js';
 import { createNomadBackend } from './create-nomad-backend.js';

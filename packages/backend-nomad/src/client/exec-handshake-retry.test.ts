@@ -15,17 +15,20 @@ async function execEndpoint(refusals: number, retryAfter: string) {
       socket.end(`HTTP/1.1 429 Too Many Requests\r\nRetry-After: ${retryAfter}\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    sockets.handleUpgrade(request, socket, head, (ws) => ws.send(JSON.stringify({ exited: true, result: { exit_code: 0 } })));
+    sockets.handleUpgrade(request, socket, head, (ws) =>
+      ws.send(JSON.stringify({ exited: true, result: { exit_code: 0 } })),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     address: `http://127.0.0.1:${port}`,
     attempts: () => seen,
-    close: () => new Promise<void>((resolve) => {
-      sockets.close();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        sockets.close();
+        server.close(() => resolve());
+      }),
   };
 }
 
