@@ -21,6 +21,7 @@ import {
 
 const cluster = await clusterAvailable('nomad-cluster');
 const RAW_EXEC = { driver: 'raw_exec', cpu: 50, memoryMiB: 32 } as const;
+const DOCKER = { image: 'berth-test/busybox:1', cpu: 50, memoryMiB: 64 } as const;
 
 describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
   const fixture = cluster as ClusterFixture;
@@ -137,60 +138,66 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
     await drained.close({ forceRemove: true });
   });
 
-  it('node loss: in-flight commands fail HOST_LOST, the host is retired at once and replaced; when the node returns nothing runs twice', async () => {
-    const lossy = await pool('loss', {
-      host: RAW_EXEC,
-      slotsPerHost: 1,
-      minHosts: 2,
-      maxHosts: 2,
-      healthCheckIntervalMs: 1_000,
-    });
-    const events: string[] = [];
-    lossy.on('host:retiring', (event) => events.push(`retiring ${event.hostId}`));
-    lossy.on('host:lost', (event) => events.push(`lost ${event.hostId}`));
-    const slot = await lossy.acquire();
-    const nodeName = await nodeOfJob(client, slot.hostId);
-    const node = fixture.nodes.find((each) => each.name === nodeName)!;
-    const running = slot.exec('sleep 60');
-    running.catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    killClient(node);
-    const killedAt = Date.now();
-    try {
-      const failure = await running.then(
-        () => undefined,
-        (error: unknown) => error,
+  it.each([
+    ['raw_exec, shell protocol', RAW_EXEC],
+    ['docker, through berth-agent', DOCKER],
+  ] as const)(
+    'node loss (%s): in-flight commands fail HOST_LOST, the host is retired at once and replaced; when the node returns nothing runs twice',
+    async (_driver, host) => {
+      const lossy = await pool('loss', {
+        host,
+        slotsPerHost: 1,
+        minHosts: 2,
+        maxHosts: 2,
+        healthCheckIntervalMs: 1_000,
+      });
+      const events: string[] = [];
+      lossy.on('host:retiring', (event) => events.push(`retiring ${event.hostId}`));
+      lossy.on('host:lost', (event) => events.push(`lost ${event.hostId}`));
+      const slot = await lossy.acquire();
+      const nodeName = await nodeOfJob(client, slot.hostId);
+      const node = fixture.nodes.find((each) => each.name === nodeName)!;
+      const running = slot.exec('sleep 60');
+      running.catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      killClient(node);
+      const killedAt = Date.now();
+      try {
+        const failure = await running.then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect(BerthError.isInstance(failure) && failure.code).toBe('HOST_LOST');
+        expect(String((failure as Error).message)).not.toMatch(/retry the command on this slot/);
+        await waitFor('the host to retire', () => events.includes(`retiring ${slot.hostId}`), 10_000);
+        console.info(
+          `[nomad-cluster] node loss: command failed HOST_LOST and host retired ${Date.now() - killedAt} ms after the kill`,
+        );
+        // maxHosts is 2 and one host is unreachable: a new lease still gets a slot (the replacement).
+        const other = await lossy.acquire({ timeoutMs: 30_000 });
+        expect(other.hostId).not.toBe(slot.hostId);
+        await other.release();
+        await waitFor('Nomad to declare the host lost', () => events.includes(`lost ${slot.hostId}`), 30_000);
+        console.info(
+          `[nomad-cluster] node loss: Nomad declared the host lost ${Date.now() - killedAt} ms after the kill`,
+        );
+        await slot.release().catch(() => undefined);
+      } finally {
+        await startClient(fixture, node);
+      }
+      // Back: the old allocation does not run again next to its replacement.
+      await waitFor(
+        'the returned node to run none of the replaced host',
+        async () => {
+          const { value } = await client.jobAllocations(slot.hostId).catch(() => ({ value: [] }));
+          return value.every((allocation) => allocation.ClientStatus !== 'running');
+        },
+        30_000,
       );
-      expect(BerthError.isInstance(failure) && failure.code).toBe('HOST_LOST');
-      expect(String((failure as Error).message)).not.toMatch(/retry the command on this slot/);
-      await waitFor('the host to retire', () => events.includes(`retiring ${slot.hostId}`), 10_000);
-      console.info(
-        `[nomad-cluster] node loss: command failed HOST_LOST and host retired ${Date.now() - killedAt} ms after the kill`,
-      );
-      // maxHosts is 2 and one host is unreachable: a new lease still gets a slot (the replacement).
-      const other = await lossy.acquire({ timeoutMs: 30_000 });
-      expect(other.hostId).not.toBe(slot.hostId);
-      await other.release();
-      await waitFor('Nomad to declare the host lost', () => events.includes(`lost ${slot.hostId}`), 30_000);
-      console.info(
-        `[nomad-cluster] node loss: Nomad declared the host lost ${Date.now() - killedAt} ms after the kill`,
-      );
-      await slot.release().catch(() => undefined);
-    } finally {
-      await startClient(fixture, node);
-    }
-    // Back: the old allocation does not run again next to its replacement.
-    await waitFor(
-      'the returned node to run none of the replaced host',
-      async () => {
-        const { value } = await client.jobAllocations(slot.hostId).catch(() => ({ value: [] }));
-        return value.every((allocation) => allocation.ClientStatus !== 'running');
-      },
-      30_000,
-    );
-    expect((await liveJobsOfPool(client, poolIds.at(-1)!)).length).toBe(2);
-    await lossy.close({ forceRemove: true });
-  });
+      expect((await liveJobsOfPool(client, poolIds.at(-1)!)).length).toBe(2);
+      await lossy.close({ forceRemove: true });
+    },
+  );
 
   it('an ask no node can ever hold fails acquire within seconds, not retryable, with the reason', async () => {
     const huge = await pool('huge', {

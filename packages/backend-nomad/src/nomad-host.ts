@@ -205,7 +205,11 @@ export class NomadHost implements HostV1 {
     try {
       const { value } = await this.client.readAllocation(this.allocationId, { signal: options.signal });
       const reason = allocationLossReason(value);
-      return reason ? { alive: false, reason } : { alive: true };
+      if (reason) return { alive: false, reason };
+      // Nomad still lists it running for a while after its node vanished: a node that cannot be
+      // reached retires the host (no new work) until Nomad decides it is lost.
+      if (this.retireReason === undefined) await this.nodeUnreachableReason();
+      return { alive: true };
     } catch (error) {
       if (BerthError.hasCode(error, 'NOT_FOUND')) {
         return {
