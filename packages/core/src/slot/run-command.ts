@@ -156,7 +156,8 @@ async function runtimeLossError(slot: SlotRecord, error: unknown): Promise<unkno
     const reason = `the shell of ${slot.id} went away mid-command`;
     if (await host.verifyAlive(reason)) {
       // Asking the engine may have shown the host unreachable: retired, so not a slot-only loss.
-      if (host.retiredReason !== undefined) return new HostLostError(host.id, host.retiredReason, { cause: error });
+      if (host.retiredReason !== undefined)
+        return new HostLostError(host.id, host.retiredReason, { cause: error });
       // A host being killed can still look alive for a moment; reaching into it to sweep settles it.
       const swept = await host.sweepSlot(slot).then(
         () => true,
