@@ -226,6 +226,52 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
     expect(BerthError.isInstance(constrained) && constrained.code).toBe('CAPACITY');
     expect((constrained as BerthError).retryable).toBe(false);
     expect((constrained as Error).message).toMatch(/Constraint/);
+
+    // placementFailure 'wait': the acquire timeout names the last placement reason.
+    const waitingPoolId = uniquePoolId('wait');
+    poolIds.push(waitingPoolId);
+    const waiting = await createPool({
+      backend: createNomadBackend({ address: fixture.address, env: {}, placementFailure: 'wait' }),
+      poolId: waitingPoolId,
+      persist: false,
+      handleSignals: false,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Nomad's own ${…} interpolation
+      host: { ...RAW_EXEC, constraints: [{ attribute: '${meta.berth_nc_node}', value: 'c99' }] },
+      minHosts: 0,
+    } as PoolOptions);
+    pools.push(waiting);
+    const timedOut = await waiting.acquire({ timeoutMs: 3_000 }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(BerthError.isInstance(timedOut) && timedOut.code).toBe('ACQUIRE_TIMEOUT');
+    expect((timedOut as Error).message).toMatch(/Constraint .*meta.berth_nc_node/);
+    await waiting.close({ forceRemove: true });
+  });
+
+  it('a full cluster (but not too small) is CAPACITY, retryable, with retryAfterMs', async () => {
+    const nomad = backend();
+    const poolId = uniquePoolId('full');
+    poolIds.push(poolId);
+    // More than half of each node's CPU: one per node fits, a third never fits at the same time.
+    const spec = nomad.resolveHostSpec({ ...RAW_EXEC, cpu: 3_000 }, 's');
+    const labels = { 'berth.pool': poolId, 'berth.managed': 'true' };
+    const hosts = [];
+    try {
+      for (let index = 0; index < fixture.nodes.length; index++)
+        hosts.push(await nomad.createHost({ profile: 'full', spec, labels, slotCount: 1 }));
+      const failure = await nomad.createHost({ profile: 'full', spec, labels, slotCount: 1 }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(BerthError.isInstance(failure) && failure.code).toBe('CAPACITY');
+      expect((failure as BerthError).retryable).toBe(true);
+      expect((failure as { retryAfterMs?: number }).retryAfterMs).toBe(5_000);
+      expect((failure as Error).message).toMatch(/exhausted/);
+    } finally {
+      await Promise.all(hosts.map((host) => host.destroy({ force: true })));
+      await nomad.dispose();
+    }
   });
 
   it('raw_exec: after a job stop or an allocation stop from outside, no slot process remains on the node', async () => {
