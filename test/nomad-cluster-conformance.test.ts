@@ -4,7 +4,7 @@
  * Skips with the reason printed when the cluster is not up, unless CI is set: then it fails.
  */
 import { createNomadBackend } from '@berth/backend-nomad';
-import { runBackendConformance, SHELL_PROTOCOL_LIMITS } from '@berth/testkit';
+import { runBackendConformance } from '@berth/testkit';
 import { afterAll, describe } from 'vitest';
 import { BUSYBOX, DEBIAN, jobsOfPool, outsideClient, stopJobFromOutside } from './fixtures/nomad-agent.js';
 import { clusterAvailable } from './fixtures/nomad-cluster.js';
@@ -34,12 +34,8 @@ describe.skipIf(!cluster)('nomad cluster, docker driver', () => {
 describe.skipIf(!cluster)('nomad cluster, raw_exec driver', () => {
   runBackendConformance({
     ...common,
-    name: 'nomad cluster (raw_exec)',
+    // Through berth-agent on the node: the full process model, no shell-protocol limits.
+    name: 'nomad cluster (raw_exec, through berth-agent)',
     host: { driver: 'raw_exec' },
-    skip: {
-      ...SHELL_PROTOCOL_LIMITS,
-      runtimeLoss:
-        "Nomad reports a raw_exec exec's end only once its output pipes close, and the command a killed slot shell started still holds them: the loss shows when that command ends or times out",
-    },
   });
 });

@@ -139,7 +139,7 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
   });
 
   it.each([
-    ['raw_exec, shell protocol', RAW_EXEC],
+    ['raw_exec, berth-agent on the node', RAW_EXEC],
     ['docker, through berth-agent', DOCKER],
   ] as const)(
     'node loss (%s): in-flight commands fail HOST_LOST, the host is retired at once and replaced; when the node returns nothing runs twice',

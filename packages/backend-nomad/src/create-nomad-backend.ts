@@ -46,13 +46,15 @@ export interface NomadBackendOptions extends NomadClientOptions {
   /** `fail` (default): a placement failure fails `createHost` at once. `wait`: wait for capacity. */
   placementFailure?: 'fail' | 'wait';
   /**
-   * How slot shells and commands reach a docker-driver allocation:
+   * How slot shells and commands reach a docker or raw_exec allocation:
    * - `auto` (default): through berth-agent, one exec session per host carrying every shell and
    *   command (each command its own session and pipes; files and release sweeps in one request);
    *   where it cannot run (read-only root, another CPU) one exec per shell, with the reason in
    *   `host.shellTransport`.
    * - `agent`: the agent or an error; `exec`: one exec session per shell, never the agent.
-   * Other drivers always use one exec per shell.
+   * raw_exec runs the agent on the node itself (installed once per node at
+   * `/.berth/agent-<hash>/berth-agent`, shared by its allocations; killed with every command under
+   * it when Nomad stops the task). The `exec` driver always uses one exec per shell.
    */
   shellTransport?: 'auto' | 'agent' | 'exec';
   /** The agent's heartbeat watchdog (it kills everything and exits when heartbeats stop this long). Default 30000; 0 off. */

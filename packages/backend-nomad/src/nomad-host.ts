@@ -40,7 +40,7 @@ export interface NomadHostInit {
   readonly onGone?: () => void;
   /** The task driver; raw_exec sessions are marked so the reaper finds their leftovers. */
   readonly driver: string;
-  /** berth-agent as the in-host runtime (docker driver only; see `NomadBackendOptions.shellTransport`). */
+  /** berth-agent as the in-host runtime (docker and raw_exec; see `NomadBackendOptions.shellTransport`). */
   readonly agent: {
     readonly mode: AgentLinkMode;
     readonly openTimeoutMs: number;
@@ -102,13 +102,20 @@ export class NomadHost implements HostV1 {
     this.nodeId = init.nodeId;
     this.destroyTimeoutMs = init.destroyTimeoutMs;
     this.driver = init.driver;
-    const docker = init.driver === 'docker';
+    // raw_exec: the agent runs on the node itself, started as a marked session so the keep-alive
+    // kills it (and every command under it) when Nomad stops the task.
+    const agentDriver = init.driver === 'docker' || init.driver === 'raw_exec';
     this.link = new AgentLink({
-      access: nomadAgentAccess(init.client, init.allocationId, (session) => this.track(session)),
-      mode: docker ? init.agent.mode : 'off',
-      offReason: docker
+      access: nomadAgentAccess(
+        init.client,
+        init.allocationId,
+        (session) => this.track(session),
+        init.driver === 'raw_exec',
+      ),
+      mode: agentDriver ? init.agent.mode : 'off',
+      offReason: agentDriver
         ? 'shellTransport is `exec`'
-        : `the ${init.driver} driver runs no container to put the agent in; its shells use one exec each`,
+        : `the ${init.driver} driver's isolation is not set up for the agent; its shells use one exec each`,
       openTimeoutMs: init.agent.openTimeoutMs,
       heartbeatTimeoutMs: init.agent.heartbeatTimeoutMs,
     });
