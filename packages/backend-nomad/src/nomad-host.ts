@@ -15,16 +15,18 @@ import type {
 } from '@berth/core';
 import { BerthError, CapabilityUnsupportedError, InternalError, throwIfAborted } from '@berth/core';
 import { AgentHostRuntime, AgentLink, type AgentLinkMode } from '@berth/host-agent';
+import { AllocationFate, allocationLossReason } from './allocation-fate.js';
 import { TASK_NAME } from './build-nomad-job.js';
 import type { NomadClient } from './client/nomad-client.js';
 import type { NomadExecSession } from './client/nomad-exec-session.js';
-import type { NomadAllocationListStub, NomadNodeListStub } from './client/nomad-types.js';
 import type { ClusterWatch } from './cluster-watch.js';
 import { nomadAgentAccess } from './nomad-agent-access.js';
 import { openShellChannel } from './open-shell-channel.js';
 import { markedCommand } from './reap-raw-exec-sessions.js';
 import { removeNomadJob } from './remove-nomad-job.js';
 import { runOneShot } from './run-one-shot.js';
+
+export { allocationLossReason };
 
 export interface NomadHostInit {
   readonly client: NomadClient;
@@ -48,22 +50,6 @@ export interface NomadHostInit {
   };
 }
 
-/** Why an allocation no longer counts as a live host, or undefined while it does. */
-export function allocationLossReason(allocation: NomadAllocationListStub): string | undefined {
-  const task = allocation.TaskStates?.[TASK_NAME];
-  const id = allocation.ID.slice(0, 8);
-  if (allocation.DesiredStatus !== 'run') {
-    const why = allocation.DesiredDescription ? ` (${allocation.DesiredDescription})` : '';
-    return `Nomad wants allocation ${id} to ${allocation.DesiredStatus}${why}`;
-  }
-  if (['complete', 'failed', 'lost'].includes(allocation.ClientStatus)) {
-    const why = allocation.ClientDescription ? ` (${allocation.ClientDescription})` : '';
-    return `allocation ${id} is ${allocation.ClientStatus}${why}`;
-  }
-  if (task?.State === 'dead') return `the host task of allocation ${id} is dead`;
-  return undefined;
-}
-
 /** One running allocation of a Berth job, carrying the slot workspaces. */
 export class NomadHost implements HostV1 {
   readonly id: string;
@@ -76,16 +62,8 @@ export class NomadHost implements HostV1 {
   private readonly client: NomadClient;
   private readonly destroyTimeoutMs: number;
   private readonly channels = new Set<NomadExecSession>();
-  private readonly listeners = new Set<(reason: string) => void>();
-  private readonly retireListeners = new Set<(reason: string) => void>();
-  private readonly clusterWatch: ClusterWatch;
+  private readonly fate: AllocationFate;
   private readonly onGone: (() => void) | undefined;
-  private lostReason: string | undefined;
-  private retireReason: string | undefined;
-  private draining: string | undefined;
-  private drainTimer: NodeJS.Timeout | undefined;
-  private nodeName: string | undefined;
-  private unwatch: (() => void) | undefined;
   private destroying: Promise<void> | undefined;
   private destroyed = false;
   private readonly link: AgentLink;
@@ -93,8 +71,14 @@ export class NomadHost implements HostV1 {
 
   constructor(init: NomadHostInit) {
     this.client = init.client;
-    this.clusterWatch = init.clusterWatch;
     this.onGone = init.onGone;
+    this.fate = new AllocationFate({
+      client: init.client,
+      clusterWatch: init.clusterWatch,
+      allocationId: init.allocationId,
+      nodeId: init.nodeId,
+      onLost: () => this.onGone?.(),
+    });
     this.id = init.jobId;
     this.labels = init.labels;
     this.workspaceRoot = init.workspaceRoot;
@@ -204,18 +188,18 @@ export class NomadHost implements HostV1 {
   private async goneReason(): Promise<string | undefined> {
     const health = await this.health({ signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
     if (health && !health.alive) return health.reason ?? 'gone';
-    return this.nodeUnreachableReason();
+    return this.fate.nodeUnreachableReason();
   }
 
   async health(options: WaitOptions = {}): Promise<HostHealthV1> {
-    if (this.lostReason) return { alive: false, reason: this.lostReason };
+    if (this.fate.lostReason) return { alive: false, reason: this.fate.lostReason };
     try {
       const { value } = await this.client.readAllocation(this.allocationId, { signal: options.signal });
       const reason = allocationLossReason(value);
       if (reason) return { alive: false, reason };
       // Nomad still lists it running for a while after its node vanished: a node that cannot be
       // reached retires the host (no new work) until Nomad decides it is lost.
-      if (this.retireReason === undefined) await this.nodeUnreachableReason();
+      if (this.fate.retireReason === undefined) await this.fate.nodeUnreachableReason();
       return { alive: true };
     } catch (error) {
       if (BerthError.hasCode(error, 'NOT_FOUND')) {
@@ -230,21 +214,11 @@ export class NomadHost implements HostV1 {
 
   /**
    * Calls `listener` once when Nomad reports the allocation gone (stopped, failed, lost, job
-   * deregistered). The backend's one cluster watch runs only while some host is watched, so an
-   * unwatched host never keeps the process alive.
+   * deregistered, a drain's deadline near). The backend's one cluster watch runs only while some
+   * host is watched, so an unwatched host never keeps the process alive.
    */
   onLost(listener: (reason: string) => void): () => void {
-    if (this.lostReason !== undefined) {
-      const reason = this.lostReason;
-      queueMicrotask(() => listener(reason));
-      return () => undefined;
-    }
-    this.listeners.add(listener);
-    this.ensureWatching();
-    return () => {
-      this.listeners.delete(listener);
-      this.stopWatchIfUnwatched();
-    };
+    return this.fate.onLost(listener);
   }
 
   /**
@@ -253,27 +227,17 @@ export class NomadHost implements HostV1 {
    * nears (then the host is lost, naming the drain) or Nomad declares the allocation lost.
    */
   onRetire(listener: (reason: string) => void): () => void {
-    if (this.retireReason !== undefined) {
-      const reason = this.retireReason;
-      queueMicrotask(() => listener(reason));
-      return () => undefined;
-    }
-    this.retireListeners.add(listener);
-    this.ensureWatching();
-    return () => {
-      this.retireListeners.delete(listener);
-      this.stopWatchIfUnwatched();
-    };
+    return this.fate.onRetire(listener);
   }
 
   /** Why this host takes no new work, once it was retired. */
   get retiredBecause(): string | undefined {
-    return this.retireReason;
+    return this.fate.retireReason;
   }
 
   /** Closes this process's channels and the loss watch; the allocation keeps running. */
   async disconnect(): Promise<void> {
-    this.stopWatch();
+    this.fate.stopWatch();
     this.link.close();
     for (const session of this.channels) session.close();
     this.channels.clear();
@@ -283,9 +247,7 @@ export class NomadHost implements HostV1 {
   destroy(options: DestroyOptionsV1): Promise<void> {
     if (this.destroyed) return Promise.resolve();
     this.destroying ??= (async () => {
-      this.stopWatch();
-      this.listeners.clear();
-      this.retireListeners.clear();
+      this.fate.end();
       this.link.close();
       for (const session of this.channels) session.close();
       // Nomad has no "kill now": `force` and graceful both stop the job; the task's kill_timeout
@@ -305,136 +267,4 @@ export class NomadHost implements HostV1 {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.disconnect();
   }
-
-  private ensureWatching(): void {
-    if (this.unwatch || this.destroyed || this.lostReason !== undefined) return;
-    this.unwatch = this.clusterWatch.add({
-      allocationId: this.allocationId,
-      nodeId: this.nodeId,
-      allocation: (stub) => this.onAllocation(stub),
-      node: (stub) => this.onNode(stub),
-    });
-  }
-
-  private stopWatchIfUnwatched(): void {
-    if (this.listeners.size === 0 && this.retireListeners.size === 0) this.stopWatch();
-  }
-
-  private stopWatch(): void {
-    this.unwatch?.();
-    this.unwatch = undefined;
-    clearTimeout(this.drainTimer);
-    this.drainTimer = undefined;
-  }
-
-  private onAllocation(stub: NomadAllocationListStub | undefined): void {
-    if (stub === undefined) {
-      // Not listed any more: confirm with a direct read before calling it gone.
-      void this.client
-        .readAllocation(this.allocationId, { signal: AbortSignal.timeout(10_000) })
-        .then(({ value }) => {
-          const reason = allocationLossReason(value);
-          if (reason) this.markLost(this.withDrain(reason));
-        })
-        .catch((error: unknown) => {
-          if (BerthError.hasCode(error, 'NOT_FOUND'))
-            this.markLost(`allocation ${this.allocationId.slice(0, 8)} no longer exists in Nomad`);
-        });
-      return;
-    }
-    const reason = allocationLossReason(stub);
-    if (reason) this.markLost(this.withDrain(reason));
-    else if (stub.DesiredTransition?.Migrate)
-      this.retire(`Nomad is migrating allocation ${stub.ID.slice(0, 8)} off its node`);
-  }
-
-  private onNode(node: NomadNodeListStub | undefined): void {
-    if (!node) return;
-    this.nodeName = node.Name;
-    if (node.Status === 'down' || node.Status === 'disconnected') {
-      this.retire(`its node ${node.Name} is ${node.Status}`);
-    } else if (node.Drain) {
-      if (this.draining) return;
-      this.draining = `its node ${node.Name} is draining`;
-      this.retire(this.draining);
-      void this.scheduleDrainDeadline(node.ID, node.Name);
-    } else if (this.draining) {
-      // Drain cancelled (`-disable`): the node may take new hosts; this one stays retired.
-      this.draining = undefined;
-      clearTimeout(this.drainTimer);
-      this.drainTimer = undefined;
-    }
-  }
-
-  /**
-   * Just before the drain deadline the host is lost (its leases fail naming the drain) and the pool
-   * removes it, so Nomad never migrates it: the pool's replacement is the only new placement.
-   */
-  private async scheduleDrainDeadline(nodeId: string, nodeName: string): Promise<void> {
-    const node = await this.client
-      .readNode(nodeId, { signal: AbortSignal.timeout(10_000) })
-      .then((result) => result.value)
-      .catch(() => undefined);
-    if (!this.draining || this.lostReason !== undefined) return;
-    const deadline = Date.parse(node?.DrainStrategy?.ForceDeadline ?? '');
-    const forced = node?.DrainStrategy?.Deadline !== undefined && node.DrainStrategy.Deadline < 0;
-    if (!forced && (!Number.isFinite(deadline) || deadline <= 0)) return; // no deadline: Nomad waits for us
-    const at = forced ? Date.now() : deadline - DRAIN_DEADLINE_MARGIN_MS;
-    const reason = `its node ${nodeName} is draining and the drain deadline (${forced ? 'forced' : new Date(deadline).toISOString()}) came before the lease ended`;
-    this.drainTimer = setTimeout(() => this.markLost(reason), Math.max(0, at - Date.now()));
-    this.drainTimer.unref?.();
-  }
-
-  private withDrain(reason: string): string {
-    return this.draining ? `${reason}; ${this.draining}` : reason;
-  }
-
-  private retire(reason: string): void {
-    if (this.retireReason !== undefined || this.lostReason !== undefined) return;
-    this.retireReason = reason;
-    for (const listener of [...this.retireListeners]) {
-      try {
-        listener(reason);
-      } catch {
-        // A listener's failure is its own.
-      }
-    }
-  }
-
-  /**
-   * After a shell's connection dropped while Nomad still wants the allocation: is its node
-   * reachable? The server answers `No path to node` at once when the client's connection is gone.
-   */
-  private async nodeUnreachableReason(): Promise<string | undefined> {
-    try {
-      await this.client.probeAllocationClient(this.allocationId, { signal: AbortSignal.timeout(3_000) });
-      return undefined;
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      if (!/no path to node|unknown node|no connection/i.test(message)) return undefined;
-      const reason = `its node ${this.nodeName ?? this.nodeId.slice(0, 8)} is unreachable (Nomad: No path to node)`;
-      this.retire(reason);
-      return reason;
-    }
-  }
-
-  private markLost(reason: string): void {
-    if (this.lostReason !== undefined || this.destroyed) return;
-    this.lostReason = reason;
-    this.onGone?.();
-    const listeners = [...this.listeners];
-    this.listeners.clear();
-    this.retireListeners.clear();
-    this.stopWatch();
-    for (const listener of listeners) {
-      try {
-        listener(reason);
-      } catch {
-        // A listener's failure is its own; the others still hear about the loss.
-      }
-    }
-  }
 }
-
-/** How long before a drain's deadline Berth gives the host up itself (before Nomad migrates it). */
-const DRAIN_DEADLINE_MARGIN_MS = 1_000;
