@@ -7,6 +7,7 @@
 import { createNomadBackend, type NomadBackend, NomadClient, type NomadHost } from '@berth/backend-nomad';
 import { createPool, type SlotPool } from '@berth/core';
 import { type BenchResult, percentile, round, timeEach } from './bench-result.js';
+import { benchNomadColdStart } from './nomad-cold-start.js';
 
 const WARMUP = 20;
 const WARM_SAMPLES = 300;
@@ -103,6 +104,13 @@ export async function benchNomad(): Promise<BenchResult[]> {
     } finally {
       await scaling.close({ forceRemove: true });
     }
+    results.push(
+      ...(await benchNomadColdStart(docker, (name) => {
+        const poolId = `bench-nomad-${name}-${process.pid}`;
+        poolIds.push(poolId);
+        return poolId;
+      })),
+    );
     return results;
   } finally {
     // Anything a failed step left behind.

@@ -1,5 +1,7 @@
 // One pool spread over Nomad allocations: slots on several hosts, commands in parallel, cleanup.
-// Needs a Nomad agent (scripts/start-nomad.sh). Run: node --import tsx examples/nomad-cluster.ts
+// Needs a Nomad agent (scripts/start-nomad.sh) or the multi-node test cluster
+// (scripts/start-nomad-cluster.sh, then NOMAD_ADDR=http://10.213.12.1:4846).
+// Run: node --import tsx examples/nomad-cluster.ts
 // Env: NOMAD_ADDR (default http://127.0.0.1:4646), NOMAD_TOKEN, …; BERTH_NOMAD_DRIVER=raw_exec
 // (default) or BERTH_NOMAD_DRIVER=docker BERTH_NOMAD_IMAGE=berth-test/busybox:1.
 import { backendFromEnv } from '@berth/backend-nomad';
@@ -19,6 +21,8 @@ const pool = await createPool({
 pool.on('host:created', ({ hostId, coldStartMs }) =>
   console.log(`job ${hostId} running after ${Math.round(coldStartMs)} ms`),
 );
+// A node draining or going away retires its hosts: no new leases there, a replacement elsewhere.
+pool.on('host:retiring', ({ hostId, reason }) => console.log(`job ${hostId} retiring: ${reason}`));
 
 try {
   // Six slots at once: the pool scales from 1 to 3 allocations (one Nomad job each) to serve them.
@@ -35,6 +39,13 @@ try {
     }),
   );
   for (const line of results) console.log(line);
+  // Where Nomad placed them: Berth asks for a spread over the nodes (a soft affinity per host).
+  const nodes = new Set<string>();
+  for (const { id } of pool.hosts()) {
+    const { value } = await backend.client.jobAllocations(id);
+    for (const allocation of value) if (allocation.DesiredStatus === 'run') nodes.add(allocation.NodeName);
+  }
+  console.log(`${pool.hosts().length} hosts on ${nodes.size} node(s): ${[...nodes].sort().join(', ')}`);
 
   await using slot = await pool.acquire();
   const timedOut = await slot.exec('sleep 30', { timeoutMs: 500 });

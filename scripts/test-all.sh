@@ -29,6 +29,8 @@ step "nomad (built once per machine, cached in ~/.cache/berth)"
 scripts/setup-nomad.sh
 scripts/start-nomad.sh
 scripts/start-nomad-acl.sh
+step "nomad cluster (one server, two clients in berth-nc-* network namespaces)"
+scripts/start-nomad-cluster.sh
 
 step "agent toolchain (Go for berth-agent, qemu-user-static for its arm64 build)"
 scripts/setup-agent-tools.sh

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { LocalModal } from '../packages/backend-modal/src/testing/index.js';
 import { nomadAvailable } from './fixtures/nomad-agent.js';
+import { clusterAvailable } from './fixtures/nomad-cluster.js';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -22,6 +23,7 @@ async function example(file: string, env: NodeJS.ProcessEnv = {}): Promise<strin
 }
 
 const nomad = await nomadAvailable('examples');
+const cluster = await clusterAvailable('examples');
 
 describe('examples', () => {
   it('quickstart.ts (local backend)', async () => {
@@ -66,4 +68,17 @@ describe('examples', () => {
     expect(output).toMatch(/^job \S+ running after \d+ ms$/m);
     expect(output).toMatch(/timed out: true, exit 124; the slot still works:/);
   });
+
+  it.skipIf(!cluster)(
+    'nomad-cluster.ts on the multi-node test cluster (raw_exec), as its README runs it',
+    async () => {
+      const output = await example('nomad-cluster.ts', {
+        BERTH_NOMAD_DRIVER: 'raw_exec',
+        NOMAD_ADDR: cluster!.address,
+        NOMAD_TOKEN: '',
+      });
+      expect(output).toMatch(/^3 hosts on 2 node\(s\): berth-nc-c1, berth-nc-c2$/m);
+      expect(output).toMatch(/timed out: true, exit 124; the slot still works:/);
+    },
+  );
 });

@@ -49,8 +49,33 @@ describe('buildNomadJob', () => {
       'spec',
     );
     const job = buildNomadJob('berth-x', spec, {});
-    expect(job.TaskGroups[0]!.Tasks[0]!.Config).toEqual({ command: '/bin/sleep', args: ['2147483647'] });
+    expect(job.TaskGroups[0]!.Tasks[0]!.Config).toMatchObject({
+      command: '/bin/sh',
+      args: ['-c', spec.command[2]],
+    });
+    // Drained nodes keep the allocation until the deadline (Berth replaces it, once).
+    expect(job.TaskGroups[0]!.Migrate).toMatchObject({ MaxParallel: 0, HealthCheck: 'task_states' });
+    expect(job.TaskGroups[0]!.Affinities).toBeUndefined();
     // biome-ignore lint/suspicious/noTemplateCurlyInString: Nomad's own ${…} interpolation
     expect(job.Constraints).toEqual([{ LTarget: '${attr.kernel.name}', Operand: '=', RTarget: 'linux' }]);
+  });
+
+  it('maps affinities and the preferred node of the spread into soft affinities', () => {
+    const spec = resolveNomadHostSpec(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Nomad's own ${…} interpolation
+      { affinities: [{ attribute: '${meta.rack}', value: 'r1', weight: -30 }], migrate: { maxParallel: 1 } },
+      'spec',
+    );
+    const job = buildNomadJob('berth-x', spec, {}, ['node-1']);
+    expect(job.TaskGroups[0]!.Affinities).toEqual([
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Nomad's own ${…} interpolation
+      { LTarget: '${meta.rack}', Operand: '=', RTarget: 'r1', Weight: -30 },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Nomad's own ${…} interpolation
+      { LTarget: '${node.unique.id}', Operand: 'set_contains_any', RTarget: 'node-1', Weight: 50 },
+    ]);
+    expect(job.TaskGroups[0]!.Migrate?.MaxParallel).toBe(1);
+    expect(() => resolveNomadHostSpec({ affinities: [{ attribute: 'x', weight: 0 }] }, 'spec')).toThrow(
+      /weight/,
+    );
   });
 });

@@ -37,7 +37,28 @@ export function buildNomadJob(
   jobId: string,
   spec: NomadHostSpec,
   meta: Readonly<Record<string, string>>,
+  /** Node IDs this host should prefer (from `spreadOverNodes`): a soft affinity, Nomad still places. */
+  preferredNodes: readonly string[] = [],
 ): NomadJob {
+  const affinities = [
+    ...spec.affinities.map((affinity) => ({
+      LTarget: affinity.attribute,
+      Operand: affinity.operator,
+      ...(affinity.value === undefined ? {} : { RTarget: affinity.value }),
+      Weight: affinity.weight,
+    })),
+    ...(preferredNodes.length === 0
+      ? []
+      : [
+          {
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: Nomad's own ${…} interpolation
+            LTarget: '${node.unique.id}',
+            Operand: 'set_contains_any',
+            RTarget: preferredNodes.join(','),
+            Weight: 50,
+          },
+        ]),
+  ];
   const task: NomadTask = {
     Name: TASK_NAME,
     Driver: spec.driver,
@@ -83,6 +104,13 @@ export function buildNomadJob(
           Unlimited: spec.reschedule.unlimited,
         },
         EphemeralDisk: { SizeMB: spec.diskMiB },
+        ...(affinities.length === 0 ? {} : { Affinities: affinities }),
+        Migrate: {
+          MaxParallel: spec.migrate.maxParallel,
+          HealthCheck: 'task_states',
+          MinHealthyTime: spec.migrate.minHealthyTimeMs * MS,
+          HealthyDeadline: spec.migrate.healthyDeadlineMs * MS,
+        },
         Tasks: [task],
       },
     ],

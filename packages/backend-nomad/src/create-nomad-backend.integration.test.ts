@@ -169,7 +169,7 @@ describe.skipIf(!available)('Nomad backend host layer against a real agent', () 
   );
 
   it.skipIf(!docker)(
-    'a docker host carries its shells and commands over berth-agent; raw_exec and `exec` mode use one exec each',
+    'docker and raw_exec hosts carry their shells and commands over berth-agent; `exec` mode uses one exec each',
     async () => {
       const spec = backend.resolveHostSpec(
         { image: DOCKER_IMAGE, cpu: 50, memoryMiB: 64, killTimeoutMs: 1_000 },
@@ -198,8 +198,9 @@ describe.skipIf(!available)('Nomad backend host layer against a real agent', () 
       await host.writeFile('/alloc/data/agent.txt', Buffer.from('via agent'), { mode: 0o644 });
       expect(Buffer.from(await host.readFile('/alloc/data/agent.txt')).toString()).toBe('via agent');
 
-      expect(hosts[0]!.shellTransport.kind, 'raw_exec').toBe('exec');
-      expect(hosts[0]!.shellTransport.reason).toMatch(/raw_exec driver/);
+      // raw_exec: the agent runs on the node, started from the allocation's exec API too.
+      expect(await parentOf(hosts[0]!)).toMatch(/berth-agent/);
+      expect(hosts[0]!.shellTransport, 'raw_exec').toEqual({ kind: 'agent' });
       const execOnly = createNomadBackend({ address: NOMAD_TEST_ADDRESS, env: {}, shellTransport: 'exec' });
       const plain = await execOnly.createHost({
         profile: 'plain',

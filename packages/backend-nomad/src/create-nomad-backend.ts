@@ -28,6 +28,8 @@ import {
 import { NomadClient } from './client/nomad-client.js';
 import type { NomadJob, NomadJobListStub } from './client/nomad-types.js';
 import { type NomadClientOptions, resolveNomadClientConfig } from './client/resolve-nomad-client-config.js';
+import { ClusterWatch } from './cluster-watch.js';
+import { NodeSpread } from './node-spread.js';
 import { NomadDrainMarkerStore } from './nomad-drain-marker-store.js';
 import { NomadHost } from './nomad-host.js';
 import { type NomadHostSpec, resolveNomadHostSpec } from './nomad-host-spec.js';
@@ -45,13 +47,15 @@ export interface NomadBackendOptions extends NomadClientOptions {
   /** `fail` (default): a placement failure fails `createHost` at once. `wait`: wait for capacity. */
   placementFailure?: 'fail' | 'wait';
   /**
-   * How slot shells and commands reach a docker-driver allocation:
+   * How slot shells and commands reach a docker or raw_exec allocation:
    * - `auto` (default): through berth-agent, one exec session per host carrying every shell and
    *   command (each command its own session and pipes; files and release sweeps in one request);
    *   where it cannot run (read-only root, another CPU) one exec per shell, with the reason in
    *   `host.shellTransport`.
    * - `agent`: the agent or an error; `exec`: one exec session per shell, never the agent.
-   * Other drivers always use one exec per shell.
+   * raw_exec runs the agent on the node itself (installed once per node at
+   * `/.berth/agent-<hash>/berth-agent`, shared by its allocations; killed with every command under
+   * it when Nomad stops the task). The `exec` driver always uses one exec per shell.
    */
   shellTransport?: 'auto' | 'agent' | 'exec';
   /** The agent's heartbeat watchdog (it kills everything and exits when heartbeats stop this long). Default 30000; 0 off. */
@@ -108,6 +112,9 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
     );
   }
 
+  const clusterWatch = new ClusterWatch(client);
+  const spread = new NodeSpread(client, clusterWatch);
+
   const toHost = async (
     job: Pick<NomadJob, 'ID' | 'Meta' | 'TaskGroups'>,
     allocation: { ID: string; NodeID: string },
@@ -126,6 +133,8 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
       labels: { ...(job.Meta ?? {}) },
       workspaceRoot,
       destroyTimeoutMs,
+      clusterWatch,
+      onGone: () => spread.forget(job.Meta?.[LABEL.pool] ?? 'pool', job.ID),
       driver: driver ?? 'unknown',
       agent: {
         mode: shellTransport === 'exec' ? 'off' : shellTransport,
@@ -165,8 +174,10 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
     async createHost(request, waitOptions = {}) {
       const { signal } = waitOptions;
       throwIfAborted(signal, 'Creating a Nomad host');
-      const jobId = makeJobId(request.labels[LABEL.pool] ?? 'pool', request.profile);
-      const job = buildNomadJob(jobId, request.spec, hostMeta(request.labels));
+      const pool = request.labels[LABEL.pool] ?? 'pool';
+      const jobId = makeJobId(pool, request.profile);
+      const preferred = request.spec.spreadOverNodes ? await spread.reserve(pool, jobId, signal) : undefined;
+      const job = buildNomadJob(jobId, request.spec, hostMeta(request.labels), preferred ? [preferred] : []);
       if (request.spec.workspaceRoot !== undefined)
         job.TaskGroups[0]!.Meta = { [WORKSPACE_META]: request.spec.workspaceRoot };
       try {
@@ -182,10 +193,13 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
           timeoutMs: startTimeoutMs,
           placementFailure,
           signal,
+          ask: { cpu: request.spec.cpu, memoryMiB: request.spec.memoryMiB, diskMiB: request.spec.diskMiB },
           onProgress: request.onProgress,
         });
+        spread.placed(pool, jobId, allocation.NodeID);
         return await toHost(job, allocation, signal);
       } catch (error) {
+        spread.forget(pool, jobId);
         // Remove the half-made host (also when registering failed: the answer may have been lost),
         // with a fresh deadline since the caller's signal may be what fired. If this fails too,
         // the job still carries its labels, so the pool's reaper finds it.
@@ -250,10 +264,12 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
               placementFailure,
               signal,
             });
+      spread.placed(job.Meta?.[LABEL.pool] ?? 'pool', job.ID, running.NodeID);
       return toHost(job, running, signal);
     },
 
     async removeHost(descriptor, waitOptions = {}) {
+      spread.forget(descriptor.labels[LABEL.pool] ?? 'pool', descriptor.id);
       await removeNomadJob(client, descriptor.id, {
         signal: waitOptions.signal,
         timeoutMs: destroyTimeoutMs,
@@ -264,6 +280,7 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
     drainMarkerStore: () => new NomadDrainMarkerStore(client),
 
     async dispose() {
+      clusterWatch.stop();
       if (!options.client) await client.close();
     },
   };

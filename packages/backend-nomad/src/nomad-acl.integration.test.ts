@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { BerthError, LABEL } from '@berth/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NomadClient } from './client/nomad-client.js';
@@ -5,6 +6,7 @@ import { createNomadBackend } from './create-nomad-backend.js';
 import { labelsFor, runScript } from './test-support/host-test-helpers.js';
 import {
   aclManagementToken,
+  MINIMAL_POLICY_RULES,
   minimalPolicyToken,
   NOMAD_ACL_TEST_ADDRESS,
   purgeJobsWithMeta,
@@ -31,6 +33,11 @@ describe.skipIf(!managementToken)('Nomad backend on an ACL-enabled agent', () =>
     expect(leftovers).toEqual([]);
   });
 
+  it('the policy tested here is the one the README documents', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(`\`\`\`hcl\n${MINIMAL_POLICY_RULES}\n\`\`\``);
+  });
+
   it('runs the whole host lifecycle with only the documented minimal policy', async () => {
     const backend = createNomadBackend({
       address: NOMAD_ACL_TEST_ADDRESS,
@@ -51,6 +58,12 @@ describe.skipIf(!managementToken)('Nomad backend on an ACL-enabled agent', () =>
       expect(result).toMatchObject({ closed: { exitCode: 0 }, stdout: 'through-acl\n' });
       expect((await backend.listHosts({ [LABEL.pool]: POOL })).map((item) => item.id)).toEqual([host.id]);
       expect(await host.health()).toEqual({ alive: true });
+      // The one cluster watch (allocations and nodes) works with this policy: a stop from outside is seen.
+      const lost = new Promise<string>((resolve) => host.onLost(resolve));
+      const admin = new NomadClient({ address: NOMAD_ACL_TEST_ADDRESS, token: managementToken, env: {} });
+      await admin.stopAllocation(host.allocationId);
+      await admin.close();
+      expect(await lost).toMatch(/stop|complete/);
       await host.destroy({ force: false });
       expect(await backend.listHosts({ [LABEL.pool]: POOL })).toEqual([]);
     } finally {

@@ -3,6 +3,7 @@ import type { AgentHostAccess, AgentTransport } from '@berth/host-agent';
 import { TASK_NAME } from './build-nomad-job.js';
 import type { NomadClient } from './client/nomad-client.js';
 import type { NomadExecSession } from './client/nomad-exec-session.js';
+import { markedCommand } from './reap-raw-exec-sessions.js';
 import { runOneShot } from './run-one-shot.js';
 
 /** How long a fresh exec must stay up before it counts as started (see `start`). */
@@ -19,6 +20,7 @@ export function nomadAgentAccess(
   client: NomadClient,
   allocationId: string,
   onSession: (session: NomadExecSession) => void,
+  marked = false,
 ): AgentHostAccess {
   // Nomad's docker driver may drop a fresh exec (websocket 1006, no exit code) or report it exited
   // before it ran: a few attempts, as openShellChannel makes for shells. `real` says whether an
@@ -84,7 +86,8 @@ export function nomadAgentAccess(
       // started; the agent never exits 0 on its own before its client goes. Such a session is
       // thrown away and another one opened.
       for (let attempt = 1; ; attempt++) {
-        const session = await client.exec(allocationId, { task: TASK_NAME, command: argv });
+        const command = marked ? markedCommand(argv) : argv;
+        const session = await client.exec(allocationId, { task: TASK_NAME, command });
         const early = await Promise.race([
           session.exited,
           new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), SETTLE_MS)),

@@ -24,7 +24,10 @@ describe('resolveNomadHostSpec', () => {
   it('defaults to raw_exec without an image, with an absolute keep-alive', () => {
     const spec = resolveNomadHostSpec({}, 'spec');
     expect(spec.driver).toBe('raw_exec');
-    expect(spec.command).toEqual(['/bin/sleep', '2147483647']);
+    // A shell that kills the allocation's slot sessions when Nomad stops the task, then exits.
+    expect(spec.command.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect(spec.command[2]).toContain('BERTH_SESSION=1');
+    expect(spec.command[2]).toContain('trap');
     expect(spec.docker).toBeUndefined();
   });
 

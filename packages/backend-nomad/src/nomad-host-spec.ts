@@ -20,6 +20,27 @@ export interface NomadConstraintInput {
   value?: string;
 }
 
+/** A soft node preference, as in a job's `affinity` block; weight −100…100 (negative: avoid). */
+export interface NomadAffinityInput {
+  attribute: string;
+  /** `=`, `!=`, `regexp`, `set_contains_any`, `version`, … Default `=`. */
+  operator?: string;
+  value?: string;
+  /** Default 50. */
+  weight?: number;
+}
+
+/**
+ * The group's `migrate` block: how Nomad moves the host off a draining node. Berth's default,
+ * `maxParallel: 0`, keeps the allocation where it is until the drain deadline, so running
+ * commands can finish; Berth replaces the host itself (once) and removes it when it is idle.
+ */
+export interface NomadMigrateInput {
+  maxParallel?: number;
+  minHealthyTimeMs?: number;
+  healthyDeadlineMs?: number;
+}
+
 /** Task restarts inside one allocation. Default: none (a dead keep-alive means a lost host). */
 export interface NomadRestartInput {
   attempts?: number;
@@ -72,6 +93,14 @@ export interface NomadHostSpecInput {
   datacenters?: readonly string[];
   nodePool?: string;
   constraints?: readonly NomadConstraintInput[];
+  affinities?: readonly NomadAffinityInput[];
+  /**
+   * Prefer, for each new host, the eligible node running the fewest of this backend's hosts of the
+   * pool (a soft affinity in the job; Nomad still places). Default true. Nomad's own `spread`
+   * block only weighs allocations of the same job, and every Berth host is its own job.
+   */
+  spreadOverNodes?: boolean;
+  migrate?: NomadMigrateInput;
   env?: Readonly<Record<string, string>>;
   /** User the task runs as. */
   user?: string;
@@ -92,6 +121,13 @@ export interface NomadResolvedConstraint {
   readonly value: string | undefined;
 }
 
+export interface NomadResolvedAffinity {
+  readonly attribute: string;
+  readonly operator: string;
+  readonly value: string | undefined;
+  readonly weight: number;
+}
+
 /** The validated spec with every default filled in: what core hashes into `berth.spec`. */
 export interface NomadHostSpec {
   readonly driver: NomadDriver;
@@ -104,6 +140,9 @@ export interface NomadHostSpec {
   readonly datacenters: readonly string[];
   readonly nodePool: string | undefined;
   readonly constraints: readonly NomadResolvedConstraint[];
+  readonly affinities: readonly NomadResolvedAffinity[];
+  readonly spreadOverNodes: boolean;
+  readonly migrate: Required<NomadMigrateInput>;
   readonly env: Readonly<Record<string, string>>;
   readonly user: string | undefined;
   readonly priority: number;
@@ -136,6 +175,9 @@ const KNOWN_KEYS = new Set([
   'datacenters',
   'nodePool',
   'constraints',
+  'affinities',
+  'spreadOverNodes',
+  'migrate',
   'env',
   'user',
   'priority',
@@ -216,6 +258,10 @@ export function resolveNomadHostSpec(input: unknown, path: string): NomadHostSpe
       spec.datacenters === undefined ? ['*'] : stringArray(spec.datacenters, `${path}.datacenters`, 1),
     nodePool: optionalString(spec.nodePool, `${path}.nodePool`),
     constraints: constraints(spec.constraints, `${path}.constraints`),
+    affinities: affinities(spec.affinities, `${path}.affinities`),
+    spreadOverNodes:
+      spec.spreadOverNodes === undefined ? true : boolean(spec.spreadOverNodes, `${path}.spreadOverNodes`),
+    migrate: migrate(spec.migrate, `${path}.migrate`),
     env: stringRecord(spec.env, `${path}.env`),
     user: optionalString(spec.user, `${path}.user`),
     priority: integer(spec.priority, 50, `${path}.priority`, 1, 100),
@@ -235,8 +281,27 @@ export function resolveNomadHostSpec(input: unknown, path: string): NomadHostSpe
 function defaultKeepAlive(driver: NomadDriver): string[] {
   if (driver === 'docker') return ['sleep', '2147483647'];
   if (driver === 'exec') return ['/bin/sh', '-c', 'trap "exit 0" TERM INT; sleep 2147483647 & wait'];
-  return ['/bin/sleep', '2147483647'];
+  return ['/bin/sh', '-c', RAW_EXEC_KEEP_ALIVE];
 }
+
+/**
+ * raw_exec's keep-alive: when Nomad stops the task (job or allocation stopped from anywhere, a
+ * drain), it kills every marked slot session of this allocation (`reap-raw-exec-sessions.ts`)
+ * before it exits, so no slot shell or command outlives the host on the node.
+ */
+const RAW_EXEC_KEEP_ALIVE = [
+  'reap() {',
+  '  for d in /proc/[0-9]*; do',
+  '    [ -r "$d/environ" ] || continue',
+  '    n=$(tr "\\0" "\\n" < "$d/environ" 2>/dev/null | grep -cx -e "BERTH_SESSION=1" -e "NOMAD_ALLOC_ID=$NOMAD_ALLOC_ID")',
+  // No `${…}`: Nomad interpolates that in task args.
+  '    [ "$n" = 2 ] && kill -KILL "$(basename "$d")" 2>/dev/null',
+  '  done',
+  '}',
+  'trap \'reap; kill "$child" 2>/dev/null; exit 0\' TERM INT',
+  'sleep 2147483647 & child=$!',
+  'wait "$child"',
+].join('\n');
 
 function restart(input: unknown, path: string): Required<NomadRestartInput> {
   const value = record(input ?? {}, path);
@@ -314,4 +379,38 @@ function constraints(input: unknown, path: string): NomadResolvedConstraint[] {
     }
     return { attribute, operator, value: optionalString(value.value, `${path}[${index}].value`) };
   });
+}
+
+function affinities(input: unknown, path: string): NomadResolvedAffinity[] {
+  if (input === undefined) return [];
+  if (!Array.isArray(input))
+    throw new InvalidOptionsError(path, 'expected an array of { attribute, operator, value, weight }.');
+  return input.map((item, index) => {
+    const value = record(item, `${path}[${index}]`);
+    const attribute = optionalString(value.attribute, `${path}[${index}].attribute`);
+    if (!attribute)
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Nomad's own ${…} interpolation
+      throw new InvalidOptionsError(`${path}[${index}].attribute`, 'expected e.g. `${meta.rack}`.');
+    const weight = integer(value.weight, 50, `${path}[${index}].weight`, -100, 100);
+    if (weight === 0) throw new InvalidOptionsError(`${path}[${index}].weight`, 'must not be 0.');
+    return {
+      attribute,
+      operator: optionalString(value.operator, `${path}[${index}].operator`) ?? '=',
+      value: optionalString(value.value, `${path}[${index}].value`),
+      weight,
+    };
+  });
+}
+
+function migrate(input: unknown, path: string): Required<NomadMigrateInput> {
+  const value = record(input ?? {}, path);
+  const result = {
+    maxParallel: integer(value.maxParallel, 0, `${path}.maxParallel`, 0),
+    minHealthyTimeMs: integer(value.minHealthyTimeMs, 1_000, `${path}.minHealthyTimeMs`, 0),
+    healthyDeadlineMs: integer(value.healthyDeadlineMs, 300_000, `${path}.healthyDeadlineMs`, 1),
+  };
+  if (result.minHealthyTimeMs >= result.healthyDeadlineMs) {
+    throw new InvalidOptionsError(`${path}.minHealthyTimeMs`, 'must be shorter than `healthyDeadlineMs`.');
+  }
+  return result;
 }

@@ -15,16 +15,18 @@ import type {
 } from '@berth/core';
 import { BerthError, CapabilityUnsupportedError, InternalError, throwIfAborted } from '@berth/core';
 import { AgentHostRuntime, AgentLink, type AgentLinkMode } from '@berth/host-agent';
+import { AllocationFate, allocationLossReason } from './allocation-fate.js';
 import { TASK_NAME } from './build-nomad-job.js';
 import type { NomadClient } from './client/nomad-client.js';
 import type { NomadExecSession } from './client/nomad-exec-session.js';
-import type { NomadAllocation } from './client/nomad-types.js';
-import { backoffDelayMs, sleep } from './client/retry-with-backoff.js';
+import type { ClusterWatch } from './cluster-watch.js';
 import { nomadAgentAccess } from './nomad-agent-access.js';
 import { openShellChannel } from './open-shell-channel.js';
 import { markedCommand } from './reap-raw-exec-sessions.js';
 import { removeNomadJob } from './remove-nomad-job.js';
 import { runOneShot } from './run-one-shot.js';
+
+export { allocationLossReason };
 
 export interface NomadHostInit {
   readonly client: NomadClient;
@@ -34,30 +36,18 @@ export interface NomadHostInit {
   readonly labels: Readonly<Record<string, string>>;
   readonly workspaceRoot: string;
   readonly destroyTimeoutMs: number;
+  /** The backend's shared watch of allocations and nodes. */
+  readonly clusterWatch: ClusterWatch;
+  /** Called once when the host is destroyed or lost (the backend forgets where it ran). */
+  readonly onGone?: () => void;
   /** The task driver; raw_exec sessions are marked so the reaper finds their leftovers. */
   readonly driver: string;
-  /** berth-agent as the in-host runtime (docker driver only; see `NomadBackendOptions.shellTransport`). */
+  /** berth-agent as the in-host runtime (docker and raw_exec; see `NomadBackendOptions.shellTransport`). */
   readonly agent: {
     readonly mode: AgentLinkMode;
     readonly openTimeoutMs: number;
     readonly heartbeatTimeoutMs: number;
   };
-}
-
-/** Why an allocation no longer counts as a live host, or undefined while it does. */
-export function allocationLossReason(allocation: NomadAllocation): string | undefined {
-  const task = allocation.TaskStates?.[TASK_NAME];
-  const id = allocation.ID.slice(0, 8);
-  if (allocation.DesiredStatus !== 'run') {
-    const why = allocation.DesiredDescription ? ` (${allocation.DesiredDescription})` : '';
-    return `Nomad wants allocation ${id} to ${allocation.DesiredStatus}${why}`;
-  }
-  if (['complete', 'failed', 'lost'].includes(allocation.ClientStatus)) {
-    const why = allocation.ClientDescription ? ` (${allocation.ClientDescription})` : '';
-    return `allocation ${id} is ${allocation.ClientStatus}${why}`;
-  }
-  if (task?.State === 'dead') return `the host task of allocation ${id} is dead`;
-  return undefined;
 }
 
 /** One running allocation of a Berth job, carrying the slot workspaces. */
@@ -72,9 +62,8 @@ export class NomadHost implements HostV1 {
   private readonly client: NomadClient;
   private readonly destroyTimeoutMs: number;
   private readonly channels = new Set<NomadExecSession>();
-  private readonly listeners = new Set<(reason: string) => void>();
-  private lostReason: string | undefined;
-  private watch: AbortController | undefined;
+  private readonly fate: AllocationFate;
+  private readonly onGone: (() => void) | undefined;
   private destroying: Promise<void> | undefined;
   private destroyed = false;
   private readonly link: AgentLink;
@@ -82,6 +71,14 @@ export class NomadHost implements HostV1 {
 
   constructor(init: NomadHostInit) {
     this.client = init.client;
+    this.onGone = init.onGone;
+    this.fate = new AllocationFate({
+      client: init.client,
+      clusterWatch: init.clusterWatch,
+      allocationId: init.allocationId,
+      nodeId: init.nodeId,
+      onLost: () => this.onGone?.(),
+    });
     this.id = init.jobId;
     this.labels = init.labels;
     this.workspaceRoot = init.workspaceRoot;
@@ -89,13 +86,20 @@ export class NomadHost implements HostV1 {
     this.nodeId = init.nodeId;
     this.destroyTimeoutMs = init.destroyTimeoutMs;
     this.driver = init.driver;
-    const docker = init.driver === 'docker';
+    // raw_exec: the agent runs on the node itself, started as a marked session so the keep-alive
+    // kills it (and every command under it) when Nomad stops the task.
+    const agentDriver = init.driver === 'docker' || init.driver === 'raw_exec';
     this.link = new AgentLink({
-      access: nomadAgentAccess(init.client, init.allocationId, (session) => this.track(session)),
-      mode: docker ? init.agent.mode : 'off',
-      offReason: docker
+      access: nomadAgentAccess(
+        init.client,
+        init.allocationId,
+        (session) => this.track(session),
+        init.driver === 'raw_exec',
+      ),
+      mode: agentDriver ? init.agent.mode : 'off',
+      offReason: agentDriver
         ? 'shellTransport is `exec`'
-        : `the ${init.driver} driver runs no container to put the agent in; its shells use one exec each`,
+        : `the ${init.driver} driver's isolation is not set up for the agent; its shells use one exec each`,
       openTimeoutMs: init.agent.openTimeoutMs,
       heartbeatTimeoutMs: init.agent.heartbeatTimeoutMs,
     });
@@ -180,18 +184,23 @@ export class NomadHost implements HostV1 {
     return runOneShot(this.client, this.allocationId, TASK_NAME, argv, options, this.driver === 'raw_exec');
   }
 
-  /** Why the allocation is gone, or undefined while it runs or Nomad does not answer within 3 s. */
+  /** Why the allocation is gone or unreachable, or undefined while it runs (or Nomad cannot tell). */
   private async goneReason(): Promise<string | undefined> {
     const health = await this.health({ signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
-    return health && !health.alive ? (health.reason ?? 'gone') : undefined;
+    if (health && !health.alive) return health.reason ?? 'gone';
+    return this.fate.nodeUnreachableReason();
   }
 
   async health(options: WaitOptions = {}): Promise<HostHealthV1> {
-    if (this.lostReason) return { alive: false, reason: this.lostReason };
+    if (this.fate.lostReason) return { alive: false, reason: this.fate.lostReason };
     try {
       const { value } = await this.client.readAllocation(this.allocationId, { signal: options.signal });
       const reason = allocationLossReason(value);
-      return reason ? { alive: false, reason } : { alive: true };
+      if (reason) return { alive: false, reason };
+      // Nomad still lists it running for a while after its node vanished: a node that cannot be
+      // reached retires the host (no new work) until Nomad decides it is lost.
+      if (this.fate.retireReason === undefined) await this.fate.nodeUnreachableReason();
+      return { alive: true };
     } catch (error) {
       if (BerthError.hasCode(error, 'NOT_FOUND')) {
         return {
@@ -205,29 +214,30 @@ export class NomadHost implements HostV1 {
 
   /**
    * Calls `listener` once when Nomad reports the allocation gone (stopped, failed, lost, job
-   * deregistered). A blocking-query watch runs only while listeners are registered, so an
-   * unwatched host never keeps the process alive.
+   * deregistered, a drain's deadline near). The backend's one cluster watch runs only while some
+   * host is watched, so an unwatched host never keeps the process alive.
    */
   onLost(listener: (reason: string) => void): () => void {
-    if (this.lostReason !== undefined) {
-      const reason = this.lostReason;
-      queueMicrotask(() => listener(reason));
-      return () => undefined;
-    }
-    this.listeners.add(listener);
-    if (!this.watch && !this.destroyed) {
-      this.watch = new AbortController();
-      void this.watchForLoss(this.watch.signal);
-    }
-    return () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0) this.stopWatch();
-    };
+    return this.fate.onLost(listener);
+  }
+
+  /**
+   * Calls `listener` once when the host should take no new work: its node drains, is down or
+   * disconnected, or stopped answering. Running commands go on until they end, the drain deadline
+   * nears (then the host is lost, naming the drain) or Nomad declares the allocation lost.
+   */
+  onRetire(listener: (reason: string) => void): () => void {
+    return this.fate.onRetire(listener);
+  }
+
+  /** Why this host takes no new work, once it was retired. */
+  get retiredBecause(): string | undefined {
+    return this.fate.retireReason;
   }
 
   /** Closes this process's channels and the loss watch; the allocation keeps running. */
   async disconnect(): Promise<void> {
-    this.stopWatch();
+    this.fate.stopWatch();
     this.link.close();
     for (const session of this.channels) session.close();
     this.channels.clear();
@@ -237,8 +247,7 @@ export class NomadHost implements HostV1 {
   destroy(options: DestroyOptionsV1): Promise<void> {
     if (this.destroyed) return Promise.resolve();
     this.destroying ??= (async () => {
-      this.stopWatch();
-      this.listeners.clear();
+      this.fate.end();
       this.link.close();
       for (const session of this.channels) session.close();
       // Nomad has no "kill now": `force` and graceful both stop the job; the task's kill_timeout
@@ -248,6 +257,7 @@ export class NomadHost implements HostV1 {
         timeoutMs: this.destroyTimeoutMs,
       });
       this.destroyed = true;
+      this.onGone?.();
     })().finally(() => {
       this.destroying = undefined;
     });
@@ -256,57 +266,5 @@ export class NomadHost implements HostV1 {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.disconnect();
-  }
-
-  private stopWatch(): void {
-    this.watch?.abort();
-    this.watch = undefined;
-  }
-
-  private async watchForLoss(signal: AbortSignal): Promise<void> {
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        for await (const { value } of this.client.watch(
-          (read) => this.client.readAllocation(this.allocationId, read),
-          { signal, waitMs: 300_000 },
-        )) {
-          failures = 0;
-          const reason = allocationLossReason(value);
-          if (reason) return this.markLost(reason, signal);
-        }
-      } catch (error) {
-        if (signal.aborted) return;
-        if (BerthError.hasCode(error, 'NOT_FOUND')) {
-          return this.markLost(
-            `allocation ${this.allocationId.slice(0, 8)} no longer exists in Nomad`,
-            signal,
-          );
-        }
-        // Nomad unreachable is not a lost host: back off and watch again.
-        failures += 1;
-        const delayMs = backoffDelayMs(Math.min(failures, 6), {
-          retries: 0,
-          minDelayMs: 500,
-          maxDelayMs: 30_000,
-        });
-        await sleep(delayMs, signal, true).catch(() => undefined);
-      }
-    }
-  }
-
-  private markLost(reason: string, signal: AbortSignal): void {
-    if (signal.aborted || this.lostReason !== undefined) return;
-    this.lostReason = reason;
-    const listeners = [...this.listeners];
-    this.listeners.clear();
-    this.stopWatch();
-    for (const listener of listeners) {
-      try {
-        listener(reason);
-      } catch {
-        // A listener's failure is its own; the others still hear about the loss.
-      }
-    }
   }
 }

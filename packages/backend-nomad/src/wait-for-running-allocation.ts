@@ -26,6 +26,8 @@ export interface WaitForRunningAllocationOptions {
   /** `fail`: throw as soon as Nomad reports a placement failure. `wait`: keep waiting for capacity. */
   readonly placementFailure: 'fail' | 'wait';
   readonly signal?: AbortSignal;
+  /** What one host asks for: a failure to place is final when no node could ever hold it. */
+  readonly ask?: ResourceAsk;
   readonly onProgress?: (progress: HostProgressV1) => void;
 }
 
@@ -146,10 +148,15 @@ async function watchEvaluation(
       const reasons = failed.flatMap(([, metric]) => describePlacementFailure(metric));
       state.placementReasons = reasons;
       report({ phase: 'placement', message: `Nomad could not place the host yet: ${reasons.join('; ')}` });
-      if (options.placementFailure === 'fail') {
-        const exhausted = failed.some(([, metric]) => isExhaustion(metric));
-        throw placementError(jobId, reasons, exhausted);
+      const exhausted = failed.some(([, metric]) => isExhaustion(metric));
+      // "Exhausted" also means "larger than any node will ever be": that is no capacity to wait for.
+      const tooLarge =
+        exhausted && options.ask ? await largerThanEveryNode(client, options.ask, signal) : undefined;
+      if (tooLarge) {
+        state.placementReasons = [...reasons, tooLarge];
+        throw placementError(jobId, state.placementReasons, false);
       }
+      if (options.placementFailure === 'fail') throw placementError(jobId, reasons, exhausted);
     }
     break;
   }
@@ -163,10 +170,10 @@ async function watchEvaluation(
 function placementError(jobId: string, reasons: string[], exhausted: boolean): BerthError {
   const advice = exhausted
     ? 'The cluster is full: free capacity or add nodes, or lower `cpu`/`memoryMiB`, and retry.'
-    : 'No node matches: check `constraints`, `datacenters`, `nodePool` and that the nodes run the driver.';
+    : 'No node can take it: check `constraints`, `datacenters`, `nodePool`, that the nodes run the driver, and that `cpu`/`memoryMiB`/`diskMiB` fit a node.';
   return new CapacityError(
     `Nomad could not place job ${jobId}: ${reasons.join('; ')}. ${advice}`,
-    exhausted ? 10_000 : undefined,
+    exhausted ? FULL_RETRY_AFTER_MS : undefined,
     { retryable: exhausted },
   );
 }
@@ -197,4 +204,57 @@ export function newestWanted(
   return allocations
     .filter((allocation) => allocation.DesiredStatus === 'run')
     .sort((a, b) => b.CreateIndex - a.CreateIndex)[0];
+}
+
+/** How long a pool waits before asking a full cluster again. */
+const FULL_RETRY_AFTER_MS = 5_000;
+
+export interface ResourceAsk {
+  readonly cpu: number;
+  readonly memoryMiB: number;
+  readonly diskMiB: number;
+}
+
+/**
+ * A reason when no ready, eligible node has (in total, less what it reserves) the CPU, memory and
+ * disk one host asks for; undefined when some node could hold it once it is free (or nodes cannot
+ * be read: then the failure stays retryable).
+ */
+async function largerThanEveryNode(
+  client: NomadClient,
+  ask: ResourceAsk,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  try {
+    const { value: stubs } = await client.listNodes({ signal });
+    const eligible = (stubs ?? []).filter(
+      (node) => node.Status === 'ready' && node.SchedulingEligibility === 'eligible',
+    );
+    if (eligible.length === 0) return undefined;
+    const nodes = await Promise.all(eligible.map((stub) => client.readNode(stub.ID, { signal })));
+    let largest = { cpu: 0, memoryMiB: 0, diskMiB: 0 };
+    for (const { value: node } of nodes) {
+      const total = node.NodeResources;
+      const reserved = node.ReservedResources;
+      const free = {
+        cpu: (total?.Cpu?.CpuShares ?? 0) - (reserved?.Cpu?.CpuShares ?? 0),
+        memoryMiB: (total?.Memory?.MemoryMB ?? 0) - (reserved?.Memory?.MemoryMB ?? 0),
+        diskMiB: (total?.Disk?.DiskMB ?? 0) - (reserved?.Disk?.DiskMB ?? 0),
+      };
+      if (free.cpu === 0 && free.memoryMiB === 0) return undefined; // resources not reported: cannot tell
+      if (free.cpu >= ask.cpu && free.memoryMiB >= ask.memoryMiB && free.diskMiB >= ask.diskMiB)
+        return undefined;
+      largest = {
+        cpu: Math.max(largest.cpu, free.cpu),
+        memoryMiB: Math.max(largest.memoryMiB, free.memoryMiB),
+        diskMiB: Math.max(largest.diskMiB, free.diskMiB),
+      };
+    }
+    return (
+      `no node can ever hold one host: it asks cpu ${ask.cpu} MHz, memory ${ask.memoryMiB} MiB, disk ${ask.diskMiB} MiB; ` +
+      `the largest of ${nodes.length} eligible nodes has cpu ${largest.cpu} MHz, memory ${largest.memoryMiB} MiB, disk ${largest.diskMiB} MiB`
+    );
+  } catch {
+    return undefined;
+  }
 }

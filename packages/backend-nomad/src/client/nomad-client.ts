@@ -8,6 +8,7 @@ import type {
   NomadJobDeregisterResponse,
   NomadJobListStub,
   NomadJobRegisterResponse,
+  NomadNode,
   NomadNodeListStub,
   NomadVariable,
 } from './nomad-types.js';
@@ -173,6 +174,25 @@ export class NomadClient {
 
   listNodes(options: ListOptions = {}): Promise<NomadQueryResult<NomadNodeListStub[]>> {
     return this.get('/v1/nodes', 'list nodes', options, { prefix: options.prefix, filter: options.filter });
+  }
+
+  readNode(nodeId: string, options: ReadOptions = {}): Promise<NomadQueryResult<NomadNode>> {
+    return this.get(`/v1/node/${encodeURIComponent(nodeId)}`, `read node ${nodeId}`, options);
+  }
+
+  /**
+   * Asks the allocation's own client for its resource usage: the server forwards it over the
+   * node's connection, so it fails at once (`No path to node`) when the node is unreachable,
+   * long before Nomad marks the node down.
+   */
+  async probeAllocationClient(allocationId: string, options: CallOptions = {}): Promise<void> {
+    await this.transport.request<unknown>({
+      method: 'GET',
+      path: `/v1/client/allocation/${encodeURIComponent(allocationId)}/stats`,
+      idempotent: false,
+      operation: `reach the client of allocation ${allocationId}`,
+      signal: options.signal,
+    });
   }
 
   readEvaluation(

@@ -15,6 +15,7 @@ import {
   encodeTtySize,
 } from './exec-frame-codec.js';
 import type { NomadHttpTransport } from './nomad-http-transport.js';
+import { backoffDelayMs, sleep } from './retry-with-backoff.js';
 
 export interface NomadExecOptions {
   /** Task to exec into (Nomad requires it even for single-task groups). */
@@ -36,6 +37,8 @@ export interface NomadExecExit {
 }
 
 const STREAM_HIGH_WATER_MARK = 1024 * 1024;
+/** Handshakes refused with 429 are tried this many times in all. */
+const HANDSHAKE_ATTEMPTS = 5;
 
 /**
  * One alloc exec websocket: stdin in, stdout and stderr apart, exit code last. Sends a heartbeat
@@ -93,6 +96,11 @@ export class NomadExecSession {
       this.failure ??= mapNomadError(error, this.describe());
     });
     socket.on('unexpected-response', (_request, response) => {
+      const retryAfter = Number(response.headers['retry-after']);
+      this.refusal = {
+        status: response.statusCode ?? 0,
+        retryAfterMs: Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined,
+      };
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
@@ -109,11 +117,39 @@ export class NomadExecSession {
     this.heartbeat.unref();
   }
 
-  /** Opens the websocket; resolves once Nomad accepted the upgrade. */
+  /** The HTTP answer that refused the upgrade, if one did. */
+  private refusal: { status: number; retryAfterMs: number | undefined } | undefined;
+
+  /**
+   * Opens the websocket; resolves once Nomad accepted the upgrade. A handshake refused with 429
+   * (`http_max_conns_per_client`, a rate limit) is tried again after its `Retry-After` (or a
+   * short backoff), a few times.
+   */
   static async open(
     transport: NomadHttpTransport,
     allocationId: string,
     options: NomadExecOptions,
+  ): Promise<NomadExecSession> {
+    for (let attempt = 1; ; attempt++) {
+      let refused: NomadExecSession['refusal'];
+      try {
+        return await NomadExecSession.openOnce(transport, allocationId, options, (refusal) => {
+          refused = refusal;
+        });
+      } catch (error) {
+        if (refused?.status !== 429 || attempt >= HANDSHAKE_ATTEMPTS) throw error;
+        const delayMs =
+          refused.retryAfterMs ?? backoffDelayMs(attempt, { retries: 0, minDelayMs: 100, maxDelayMs: 2_000 });
+        await sleep(Math.min(delayMs, 10_000), options.signal);
+      }
+    }
+  }
+
+  private static async openOnce(
+    transport: NomadHttpTransport,
+    allocationId: string,
+    options: NomadExecOptions,
+    onRefused: (refusal: NomadExecSession['refusal']) => void,
   ): Promise<NomadExecSession> {
     const argv = JSON.stringify(options.command);
     const operation = `exec ${argv.length > 80 ? `${argv.slice(0, 77)}...` : argv} in allocation ${allocationId} task ${options.task}`;
@@ -158,6 +194,7 @@ export class NomadExecSession {
       // Closed before it opened: refused upgrade, unreachable agent, handshake timeout.
       void session.exited.then((exit) => {
         options.signal?.removeEventListener('abort', onAbort);
+        onRefused(session.refusal);
         reject(
           exit.error ??
             new BackendUnavailableError(`The exec session (${operation}) closed while opening.`, [

@@ -63,7 +63,24 @@ export interface NomadTaskGroup {
   RestartPolicy?: NomadRestartPolicy;
   ReschedulePolicy?: NomadReschedulePolicy;
   EphemeralDisk?: NomadEphemeralDisk;
+  Affinities?: NomadAffinity[];
+  Migrate?: NomadMigrateStrategy;
   Meta?: Record<string, string>;
+}
+
+export interface NomadAffinity {
+  LTarget: string;
+  RTarget?: string;
+  Operand: string;
+  Weight: number;
+}
+
+/** Durations in nanoseconds. */
+export interface NomadMigrateStrategy {
+  MaxParallel: number;
+  HealthCheck: 'checks' | 'task_states';
+  MinHealthyTime: number;
+  HealthyDeadline: number;
 }
 
 /** The job as registered and as read back (`GET /v1/job/:id`). */
@@ -181,6 +198,8 @@ export interface NomadAllocationListStub {
   ClientStatus: NomadClientStatus | string;
   ClientDescription?: string;
   TaskStates?: Record<string, NomadTaskState> | null;
+  /** Set on the allocation when the drainer (or an operator) wants it moved. */
+  DesiredTransition?: { Migrate?: boolean | null; Reschedule?: boolean | null } | null;
   FollowupEvalID?: string;
   NextAllocation?: string;
   CreateIndex: number;
@@ -258,4 +277,21 @@ export interface NomadVariable {
   CreateIndex?: number;
   ModifyIndex?: number;
   ModifyTime?: number;
+}
+
+/** `GET /v1/node/:id`: what Berth reads of one node. */
+export interface NomadNode extends Omit<NomadNodeListStub, 'Drivers'> {
+  Drivers?: Record<string, NomadDriverInfo> | null;
+  /** While a drain runs: its deadline (RFC 3339; zero time = none). */
+  DrainStrategy?: { Deadline: number; ForceDeadline: string; IgnoreSystemJobs?: boolean } | null;
+  NodeResources?: {
+    Cpu?: { CpuShares?: number; TotalCpuCores?: number };
+    Memory?: { MemoryMB?: number };
+    Disk?: { DiskMB?: number };
+  } | null;
+  ReservedResources?: {
+    Cpu?: { CpuShares?: number };
+    Memory?: { MemoryMB?: number };
+    Disk?: { DiskMB?: number };
+  } | null;
 }

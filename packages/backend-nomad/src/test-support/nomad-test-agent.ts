@@ -94,8 +94,14 @@ export function randomSuffix(): string {
 }
 
 /** The ACL policy the README documents as enough for Berth. */
-export const MINIMAL_POLICY_RULES =
-  'namespace "default" { capabilities = ["submit-job", "read-job", "list-jobs", "alloc-exec", "alloc-node-exec"] }';
+/** The README's least-privilege policy, word for word (the README's hcl block is checked against it). */
+export const MINIMAL_POLICY_RULES = `namespace "default" {
+  capabilities = ["submit-job", "read-job", "list-jobs", "alloc-exec", "alloc-node-exec"]
+}
+
+node {
+  policy = "read"
+}`;
 
 /**
  * Creates a client token holding only the documented minimal policy on the ACL agent; `remove()`

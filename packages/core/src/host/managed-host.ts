@@ -26,6 +26,8 @@ export interface ManagedHostOptions {
   controlTimeoutMs: number;
   onSlotState(slot: SlotRecord, from: SlotState, to: SlotState): void;
   onLost(host: ManagedHost, reason: string): void;
+  /** The backend says the host should take no new work (`HostV1.onRetire`). */
+  onRetire?(host: ManagedHost, reason: string): void;
   /** Something the user should know that costs no slot (re-emitted as `host:error`). */
   onWarning(error: Error): void;
   /** `user`: each slot its own uid and a 0700 workspace (`slot-users.ts`). Default `directory`. */
@@ -65,6 +67,9 @@ export class ManagedHost {
   private healthProbe: Promise<boolean> | undefined;
   private hasShell = true;
   private readonly unsubscribeLost: (() => void) | undefined;
+  private readonly unsubscribeRetire: (() => void) | undefined;
+  /** Why the backend retired this host (no new leases; removed once idle), if it did. */
+  retiredReason: string | undefined;
 
   constructor(
     readonly backendHost: HostV1,
@@ -92,6 +97,11 @@ export class ManagedHost {
         this.verifyAlive(`its control shell exited${exitCode === undefined ? '' : ` with code ${exitCode}`}`),
     });
     this.unsubscribeLost = backendHost.onLost?.((reason) => this.markLost(reason));
+    this.unsubscribeRetire = backendHost.onRetire?.((reason) => {
+      if (this.status !== 'ready' || this.retiredReason !== undefined) return;
+      this.retiredReason = reason;
+      this.options.onRetire?.(this, reason);
+    });
   }
 
   get id(): string {
@@ -371,5 +381,6 @@ export class ManagedHost {
 
   dispose(): void {
     this.unsubscribeLost?.();
+    this.unsubscribeRetire?.();
   }
 }

@@ -21,6 +21,8 @@ interface ProfileFleet {
   consecutiveFailures: number;
   retryAtMs: number;
   lastError: Error | undefined;
+  /** The last progress a creation reported (e.g. why the engine cannot place it yet). */
+  lastProgress?: string;
 }
 
 export interface FleetCallbacks {
@@ -43,6 +45,11 @@ export class HostFleet {
   private readonly takenOver = new Set<ManagedHost>();
   /** When each host's claim was last written by us: until `+ leaseTtlMs` nobody else can hold it. */
   private readonly claimedAtMs = new WeakMap<ManagedHost, number>();
+  /**
+   * Hosts the backend retired (`HostV1.onRetire`): out of their profile's `hosts` (no new leases,
+   * not counted toward `maxHosts`, replaced), kept until their last lease ends or they are lost.
+   */
+  private readonly retiring = new Set<ManagedHost>();
 
   constructor(
     private readonly options: ResolvedPoolOptions,
@@ -75,6 +82,7 @@ export class HostFleet {
 
   *allHosts(): Iterable<ManagedHost> {
     for (const fleet of this.profiles.values()) yield* fleet.hosts;
+    yield* this.retiring;
   }
 
   /** Creates hosts until `demandSlots` are covered by hosts being created, within the limits. */
@@ -129,7 +137,10 @@ export class HostFleet {
             specHash: fleet.specHash,
             owner: this.owner,
           }),
-          onProgress: (progress) => this.events.emit('host:progress', { profile: name, ...progress }),
+          onProgress: (progress) => {
+            fleet.lastProgress = progress.message;
+            this.events.emit('host:progress', { profile: name, ...progress });
+          },
         },
         { signal },
       );
@@ -155,6 +166,7 @@ export class HostFleet {
       this.coldStarts.add(coldStartMs);
       fleet.consecutiveFailures = 0;
       fleet.lastError = undefined;
+      fleet.lastProgress = undefined;
       fleet.hosts.push(host);
       this.events.emit('host:created', { hostId: host.id, profile: name, coldStartMs });
       this.events.emit('pool:scaled', { profile: name, hosts: fleet.hosts.length, direction: 'up' });
@@ -206,6 +218,7 @@ export class HostFleet {
         controlTimeoutMs: timerMs(this.options.controlTimeoutMs),
         onSlotState: (slot, from, to) => this.callbacks.slotState(slot, from, to),
         onLost: (host, reason) => this.onLost(host, reason),
+        onRetire: (host, reason) => this.onRetire(host, reason),
         onWarning: (error) =>
           this.events.emit('host:error', { profile, operation: 'warning', hostId: backendHost.id, error }),
         isolation: this.profile(profile).options.isolation,
@@ -221,11 +234,25 @@ export class HostFleet {
     this.events.emit('host:adopted', { hostId: host.id, profile: host.profile });
   }
 
-  private onLost(host: ManagedHost, reason: string): void {
+  private onRetire(host: ManagedHost, reason: string): void {
     const fleet = this.profile(host.profile);
     const index = fleet.hosts.indexOf(host);
     if (index === -1) return;
     fleet.hosts.splice(index, 1);
+    this.retiring.add(host);
+    this.events.emit('host:retiring', { hostId: host.id, profile: host.profile, reason });
+    this.events.emit('pool:scaled', { profile: host.profile, hosts: fleet.hosts.length, direction: 'down' });
+    this.replaceIfDegraded(host); // removes it now when idle
+    this.ensureMinimum();
+    this.callbacks.capacityChanged(host.profile);
+  }
+
+  private onLost(host: ManagedHost, reason: string): void {
+    const fleet = this.profile(host.profile);
+    const index = fleet.hosts.indexOf(host);
+    if (index === -1 && !this.retiring.has(host)) return;
+    if (index !== -1) fleet.hosts.splice(index, 1);
+    this.retiring.delete(host);
     this.events.emit('host:lost', { hostId: host.id, profile: host.profile, reason });
     if (this.takenOver.delete(host)) this.track(this.letGo(host));
     else this.track(this.destroy(host, `lost: ${reason}`));
@@ -239,6 +266,7 @@ export class HostFleet {
     const fleet = this.profile(host.profile);
     const index = fleet.hosts.indexOf(host);
     if (index !== -1) fleet.hosts.splice(index, 1);
+    this.retiring.delete(host);
     if (host.status === 'ready' && host.shellAvailable) {
       // A pause past the lease TTL may have let another process adopt it: theirs now, not ours to
       // remove. A renewal that could not even run proves nothing: only a claim still fresh (not
@@ -283,6 +311,12 @@ export class HostFleet {
    * slots stop counting toward `maxHosts`, and a fresh host serves the waiters.
    */
   replaceIfDegraded(host: ManagedHost): void {
+    if (this.retiring.has(host)) {
+      // Already replaced when it was retired: removed once its last lease ends.
+      if (host.status === 'ready' && host.leasedCount === 0)
+        this.track(this.destroy(host, `retired: ${host.retiredReason ?? 'by its backend'}`));
+      return;
+    }
     if (host.status !== 'ready' || !host.hasErrorSlot || host.leasedCount > 0) return;
     const fleet = this.profile(host.profile);
     if (!fleet.hosts.includes(host)) return;

@@ -11,6 +11,8 @@ export interface PoolEvents {
   /** The orphan reaper removed a host whose owner is gone. */
   'host:reaped': (event: { hostId: string; profile: string; reason: string; durationMs?: number }) => void;
   'host:lost': (event: { hostId: string; profile: string; reason: string }) => void;
+  /** The backend retired a host (its machine drains or stopped answering): no new leases, replaced, removed once idle. */
+  'host:retiring': (event: { hostId: string; profile: string; reason: string }) => void;
   /** A host this pool held was removed (`durationMs`: how long the removal took). */
   'host:removed': (event: { hostId: string; profile: string; reason: string; durationMs?: number }) => void;
   'host:error': (event: HostErrorEvent) => void;
@@ -83,6 +85,7 @@ const EVENT_NAMES: Record<keyof PoolEvents, true> = {
   'host:replaced': true,
   'host:reaped': true,
   'host:lost': true,
+  'host:retiring': true,
   'host:removed': true,
   'host:error': true,
   'slot:state': true,

@@ -481,7 +481,9 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
     const hosts = `${fleet.hosts.length}/${fleet.options.maxHosts} hosts, ${fleet.creating} being created`;
     const why = last
       ? ` Last host creation failed: ${BerthError.isInstance(last) ? `[${last.code}] ` : ''}${last.message}`
-      : '';
+      : fleet.creating > 0 && fleet.lastProgress
+        ? ` A host is still being created: ${fleet.lastProgress}.`
+        : '';
     return `No slot of profile '${profile}' became free within ${timeoutMs} ms (${hosts}, ${this.queue.lengthFor(profile)} waiting).${why} Raise maxHosts or acquireTimeoutMs, or release slots sooner.`;
   }
 

@@ -148,9 +148,16 @@ export async function runCommand(
  */
 async function runtimeLossError(slot: SlotRecord, error: unknown): Promise<unknown> {
   const host = slot.host;
+  // Its backend retired the host (its machine is draining or stopped answering): the shell went
+  // with the machine, so retrying on this slot cannot help.
+  if (host.status === 'ready' && host.retiredReason !== undefined && error instanceof ShellClosedError)
+    return new HostLostError(host.id, host.retiredReason, { cause: error });
   if (host.status === 'ready' && error instanceof ShellClosedError) {
     const reason = `the shell of ${slot.id} went away mid-command`;
     if (await host.verifyAlive(reason)) {
+      // Asking the engine may have shown the host unreachable: retired, so not a slot-only loss.
+      if (host.retiredReason !== undefined)
+        return new HostLostError(host.id, host.retiredReason, { cause: error });
       // A host being killed can still look alive for a moment; reaching into it to sweep settles it.
       const swept = await host.sweepSlot(slot).then(
         () => true,

@@ -234,6 +234,13 @@ export interface HostV1 {
   health(options?: WaitOptions): Promise<HostHealthV1>;
   /** Registers a listener the backend calls once when the engine reports the host gone. */
   onLost?(listener: (reason: string) => void): () => void;
+  /**
+   * Registers a listener the backend calls once when the host should take no new work although it
+   * is not lost (yet): its machine drains, or stopped answering and may be lost soon. The pool
+   * hands out none of its free slots, stops counting it toward `maxHosts`, starts a replacement,
+   * lets leased slots finish, and removes the host once none is leased (or when it is lost).
+   */
+  onRetire?(listener: (reason: string) => void): () => void;
   /** Releases client-side resources only; the host keeps running (persistence). Idempotent. */
   disconnect(): Promise<void>;
   /** Stops and removes the host. Idempotent; resolves when it is gone. */

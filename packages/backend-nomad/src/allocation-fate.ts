@@ -1,0 +1,238 @@
+import { BerthError } from '@berth/core';
+import { TASK_NAME } from './build-nomad-job.js';
+import type { NomadClient } from './client/nomad-client.js';
+import type { NomadAllocationListStub, NomadNodeListStub } from './client/nomad-types.js';
+import type { ClusterWatch } from './cluster-watch.js';
+
+/** Why an allocation no longer counts as a live host, or undefined while it does. */
+export function allocationLossReason(allocation: NomadAllocationListStub): string | undefined {
+  const task = allocation.TaskStates?.[TASK_NAME];
+  const id = allocation.ID.slice(0, 8);
+  if (allocation.DesiredStatus !== 'run') {
+    const why = allocation.DesiredDescription ? ` (${allocation.DesiredDescription})` : '';
+    return `Nomad wants allocation ${id} to ${allocation.DesiredStatus}${why}`;
+  }
+  if (['complete', 'failed', 'lost'].includes(allocation.ClientStatus)) {
+    const why = allocation.ClientDescription ? ` (${allocation.ClientDescription})` : '';
+    return `allocation ${id} is ${allocation.ClientStatus}${why}`;
+  }
+  if (task?.State === 'dead') return `the host task of allocation ${id} is dead`;
+  return undefined;
+}
+
+export interface AllocationFateInit {
+  readonly client: NomadClient;
+  readonly clusterWatch: ClusterWatch;
+  readonly allocationId: string;
+  readonly nodeId: string;
+  /** Called once when the host is lost. */
+  readonly onLost?: () => void;
+}
+
+/**
+ * What becomes of one host's allocation, from the backend's one cluster watch: retired (its node
+ * drains, is down or disconnected, or cannot be reached: no new work) and lost (Nomad stopped or
+ * lost the allocation, or a drain's deadline is near). Each listener hears each at most once.
+ */
+export class AllocationFate {
+  private readonly listeners = new Set<(reason: string) => void>();
+  private readonly retireListeners = new Set<(reason: string) => void>();
+  private lostBecause: string | undefined;
+  private retiredBecause: string | undefined;
+  private draining: string | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private nodeName: string | undefined;
+  private unwatch: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(private readonly init: AllocationFateInit) {}
+
+  get lostReason(): string | undefined {
+    return this.lostBecause;
+  }
+
+  get retireReason(): string | undefined {
+    return this.retiredBecause;
+  }
+
+  /** For good (the host is destroyed): no watch, no listener hears anything more. */
+  end(): void {
+    this.stopped = true;
+    this.stopWatch();
+    this.listeners.clear();
+    this.retireListeners.clear();
+  }
+
+  /**
+   * Calls `listener` once when Nomad reports the allocation gone (stopped, failed, lost, job
+   * deregistered). The backend's one cluster watch runs only while some host is watched, so an
+   * unwatched host never keeps the process alive.
+   */
+  onLost(listener: (reason: string) => void): () => void {
+    if (this.lostReason !== undefined) {
+      const reason = this.lostReason;
+      queueMicrotask(() => listener(reason));
+      return () => undefined;
+    }
+    this.listeners.add(listener);
+    this.ensureWatching();
+    return () => {
+      this.listeners.delete(listener);
+      this.stopWatchIfUnwatched();
+    };
+  }
+
+  /**
+   * Calls `listener` once when the host should take no new work: its node drains, is down or
+   * disconnected, or stopped answering. Running commands go on until they end, the drain deadline
+   * nears (then the host is lost, naming the drain) or Nomad declares the allocation lost.
+   */
+  onRetire(listener: (reason: string) => void): () => void {
+    if (this.retireReason !== undefined) {
+      const reason = this.retireReason;
+      queueMicrotask(() => listener(reason));
+      return () => undefined;
+    }
+    this.retireListeners.add(listener);
+    this.ensureWatching();
+    return () => {
+      this.retireListeners.delete(listener);
+      this.stopWatchIfUnwatched();
+    };
+  }
+
+  private ensureWatching(): void {
+    if (this.unwatch || this.stopped || this.lostReason !== undefined) return;
+    this.unwatch = this.init.clusterWatch.add({
+      allocationId: this.init.allocationId,
+      nodeId: this.init.nodeId,
+      allocation: (stub) => this.onAllocation(stub),
+      node: (stub) => this.onNode(stub),
+    });
+  }
+
+  private stopWatchIfUnwatched(): void {
+    if (this.listeners.size === 0 && this.retireListeners.size === 0) this.stopWatch();
+  }
+
+  /** Stops watching (the listeners stay, for a later watch). */
+  stopWatch(): void {
+    this.unwatch?.();
+    this.unwatch = undefined;
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+  }
+
+  private onAllocation(stub: NomadAllocationListStub | undefined): void {
+    if (stub === undefined) {
+      // Not listed any more: confirm with a direct read before calling it gone.
+      void this.init.client
+        .readAllocation(this.init.allocationId, { signal: AbortSignal.timeout(10_000) })
+        .then(({ value }) => {
+          const reason = allocationLossReason(value);
+          if (reason) this.markLost(this.withDrain(reason));
+        })
+        .catch((error: unknown) => {
+          if (BerthError.hasCode(error, 'NOT_FOUND'))
+            this.markLost(`allocation ${this.init.allocationId.slice(0, 8)} no longer exists in Nomad`);
+        });
+      return;
+    }
+    const reason = allocationLossReason(stub);
+    if (reason) this.markLost(this.withDrain(reason));
+    else if (stub.DesiredTransition?.Migrate)
+      this.retire(`Nomad is migrating allocation ${stub.ID.slice(0, 8)} off its node`);
+  }
+
+  private onNode(node: NomadNodeListStub | undefined): void {
+    if (!node) return;
+    this.nodeName = node.Name;
+    if (node.Status === 'down' || node.Status === 'disconnected') {
+      this.retire(`its node ${node.Name} is ${node.Status}`);
+    } else if (node.Drain) {
+      if (this.draining) return;
+      this.draining = `its node ${node.Name} is draining`;
+      this.retire(this.draining);
+      void this.scheduleDrainDeadline(node.ID, node.Name);
+    } else if (this.draining) {
+      // Drain cancelled (`-disable`): the node may take new hosts; this one stays retired.
+      this.draining = undefined;
+      clearTimeout(this.drainTimer);
+      this.drainTimer = undefined;
+    }
+  }
+
+  /**
+   * Just before the drain deadline the host is lost (its leases fail naming the drain) and the pool
+   * removes it, so Nomad never migrates it: the pool's replacement is the only new placement.
+   */
+  private async scheduleDrainDeadline(nodeId: string, nodeName: string): Promise<void> {
+    const node = await this.init.client
+      .readNode(nodeId, { signal: AbortSignal.timeout(10_000) })
+      .then((result) => result.value)
+      .catch(() => undefined);
+    if (!this.draining || this.lostReason !== undefined) return;
+    const deadline = Date.parse(node?.DrainStrategy?.ForceDeadline ?? '');
+    const forced = node?.DrainStrategy?.Deadline !== undefined && node.DrainStrategy.Deadline < 0;
+    if (!forced && (!Number.isFinite(deadline) || deadline <= 0)) return; // no deadline: Nomad waits for us
+    const at = forced ? Date.now() : deadline - DRAIN_DEADLINE_MARGIN_MS;
+    const reason = `its node ${nodeName} is draining and the drain deadline (${forced ? 'forced' : new Date(deadline).toISOString()}) came before the lease ended`;
+    this.drainTimer = setTimeout(() => this.markLost(reason), Math.max(0, at - Date.now()));
+    this.drainTimer.unref?.();
+  }
+
+  private withDrain(reason: string): string {
+    return this.draining ? `${reason}; ${this.draining}` : reason;
+  }
+
+  private retire(reason: string): void {
+    if (this.retireReason !== undefined || this.lostReason !== undefined) return;
+    this.retiredBecause = reason;
+    for (const listener of [...this.retireListeners]) {
+      try {
+        listener(reason);
+      } catch {
+        // A listener's failure is its own.
+      }
+    }
+  }
+
+  /**
+   * After a shell's connection dropped while Nomad still wants the allocation: is its node
+   * reachable? The server answers `No path to node` at once when the client's connection is gone.
+   */
+  async nodeUnreachableReason(): Promise<string | undefined> {
+    try {
+      await this.init.client.probeAllocationClient(this.init.allocationId, {
+        signal: AbortSignal.timeout(3_000),
+      });
+      return undefined;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (!/no path to node|unknown node|no connection/i.test(message)) return undefined;
+      const reason = `its node ${this.nodeName ?? this.init.nodeId.slice(0, 8)} is unreachable (Nomad: No path to node)`;
+      this.retire(reason);
+      return reason;
+    }
+  }
+
+  private markLost(reason: string): void {
+    if (this.lostReason !== undefined || this.stopped) return;
+    this.lostBecause = reason;
+    this.init.onLost?.();
+    const listeners = [...this.listeners];
+    this.listeners.clear();
+    this.retireListeners.clear();
+    this.stopWatch();
+    for (const listener of listeners) {
+      try {
+        listener(reason);
+      } catch {
+        // A listener's failure is its own; the others still hear about the loss.
+      }
+    }
+  }
+}
+
+/** How long before a drain's deadline Berth gives the host up itself (before Nomad migrates it). */
+const DRAIN_DEADLINE_MARGIN_MS = 1_000;

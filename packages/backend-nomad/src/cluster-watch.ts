@@ -1,0 +1,90 @@
+import { BerthError } from '@berth/core';
+import { JOB_ID_PREFIX } from './build-nomad-job.js';
+import type { NomadClient } from './client/nomad-client.js';
+import type { NomadAllocationListStub, NomadNodeListStub } from './client/nomad-types.js';
+import { backoffDelayMs, sleep } from './client/retry-with-backoff.js';
+
+/** What a watched host hears: its allocation changed, or its node did. */
+export interface ClusterWatcher {
+  readonly allocationId: string;
+  readonly nodeId: string;
+  /** Every read of the allocations; `undefined`: it is no longer listed (purged, collected). */
+  allocation(stub: NomadAllocationListStub | undefined): void;
+  node(stub: NomadNodeListStub | undefined): void;
+}
+
+/**
+ * One blocking query over the allocations of every Berth job (`JobID` starts with `berth-`) and one
+ * over the nodes, shared by all hosts of a backend (so of a pool), instead of one query per host.
+ * Runs only while a host is watched, so an idle backend never keeps the process alive.
+ */
+export class ClusterWatch {
+  private readonly watchers = new Set<ClusterWatcher>();
+  private running: AbortController | undefined;
+  readonly nodes = new Map<string, NomadNodeListStub>();
+
+  constructor(private readonly client: NomadClient) {}
+
+  add(watcher: ClusterWatcher): () => void {
+    this.watchers.add(watcher);
+    const node = this.nodes.get(watcher.nodeId);
+    if (node) watcher.node(node);
+    if (!this.running) {
+      this.running = new AbortController();
+      const { signal } = this.running;
+      void this.loop(signal, () => this.watchAllocations(signal));
+      void this.loop(signal, () => this.watchNodes(signal));
+    }
+    return () => {
+      this.watchers.delete(watcher);
+      if (this.watchers.size === 0) this.stop();
+    };
+  }
+
+  stop(): void {
+    this.running?.abort();
+    this.running = undefined;
+  }
+
+  private async watchAllocations(signal: AbortSignal): Promise<void> {
+    const filter = `JobID matches ${JSON.stringify(`^${JOB_ID_PREFIX}`)}`;
+    for await (const { value } of this.client.watch(
+      (read) => this.client.listAllocations({ ...read, filter }),
+      { signal, waitMs: 300_000 },
+    )) {
+      const byId = new Map((value ?? []).map((stub) => [stub.ID, stub]));
+      for (const watcher of [...this.watchers]) watcher.allocation(byId.get(watcher.allocationId));
+    }
+  }
+
+  private async watchNodes(signal: AbortSignal): Promise<void> {
+    for await (const { value } of this.client.watch((read) => this.client.listNodes(read), {
+      signal,
+      waitMs: 300_000,
+    })) {
+      this.nodes.clear();
+      for (const node of value ?? []) this.nodes.set(node.ID, node);
+      for (const watcher of [...this.watchers]) watcher.node(this.nodes.get(watcher.nodeId));
+    }
+  }
+
+  /** Nomad unreachable is no host's loss: back off and watch again, until stopped. */
+  private async loop(signal: AbortSignal, watch: () => Promise<void>): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await watch();
+        failures = 0;
+      } catch (error) {
+        if (signal.aborted || BerthError.hasCode(error, 'ABORTED')) return;
+        failures += 1;
+        const delayMs = backoffDelayMs(Math.min(failures, 6), {
+          retries: 0,
+          minDelayMs: 500,
+          maxDelayMs: 30_000,
+        });
+        await sleep(delayMs, signal, true).catch(() => undefined);
+      }
+    }
+  }
+}
