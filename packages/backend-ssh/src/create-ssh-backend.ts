@@ -6,6 +6,7 @@ import {
   type BackendCapabilitiesV1,
   type BackendV1,
   BackendUnavailableError,
+  BerthError,
   CapacityError,
   type CreateHostRequestV1,
   type HostDescriptorV1,
@@ -117,6 +118,8 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
   let probe: { at: number; counts: Promise<Map<SshMachine, number | undefined>> } | undefined;
   const inFlight = new Map<SshMachine, number>();
   const createdAt: { machine: SshMachine; at: number }[] = [];
+  /** Why each machine failed its last probe. */
+  const failures = new Map<SshMachine, unknown>();
   const loads = async (signal?: AbortSignal) => {
     if (!probe || Date.now() - probe.at > 1_000) {
       const at = Date.now();
@@ -125,7 +128,13 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
         const entries = await Promise.all(
           list.map(async (machine) => {
             if (machine.lostReason) return [machine, undefined] as const;
-            const markers = await markersOn(machine, AbortSignal.timeout(timeouts.connectTimeoutMs + timeouts.readyTimeoutMs)).catch(() => undefined);
+            const markers = await markersOn(machine, AbortSignal.timeout(timeouts.connectTimeoutMs + timeouts.readyTimeoutMs)).catch(
+              (error: unknown) => {
+                failures.set(machine, error);
+                return undefined;
+              },
+            );
+            if (markers) failures.delete(machine);
             return [machine, markers?.length] as const;
           }),
         );
@@ -145,7 +154,11 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
       const since = createdAt.filter((each) => each.machine === machine && each.at >= current.at).length;
       result.set(machine, count + since + (inFlight.get(machine) ?? 0));
     }
-    return { result, tried: [...counts.keys()].map((machine) => machine.spec.target.description) };
+    const tried = [...counts.keys()].map((machine) => {
+      const failure = failures.get(machine) ?? (machine.lostReason ? new Error(`lost: ${machine.lostReason}`) : undefined);
+      return failure ? `${machine.spec.target.description} (${(failure as Error).message})` : machine.spec.target.description;
+    });
+    return { result, tried, failures: [...failures.values()] };
   };
 
   const makeHost = (machine: SshMachine, marker: Marker) => new SshHost(marker.id, marker.labels, hostDirectory(machine, marker.labels, marker.id), machine);
@@ -165,12 +178,15 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
     async createHost(request, waitOptions = {}) {
       const { signal } = waitOptions;
       throwIfAborted(signal, 'Creating an SSH host');
-      const { result, tried } = await loads(signal);
+      const { result, tried, failures: failed } = await loads(signal);
       const candidates = [...result].filter(
         (entry): entry is [SshMachine, number] => entry[1] !== undefined && entry[1] < entry[0].spec.maxHosts,
       );
       if (candidates.length === 0) {
         if ([...result.values()].every((count) => count === undefined)) {
+          // Fail closed on a configuration error rather than calling it an outage.
+          const fatal = failed.find((error) => BerthError.hasCode(error, 'AUTHENTICATION') || BerthError.hasCode(error, 'INVALID_OPTIONS'));
+          if (fatal) throw fatal;
           throw new BackendUnavailableError('No machine of the SSH inventory is reachable; see `tried`, and check addresses, sshd and keys.', tried);
         }
         throw new CapacityError(`Every reachable machine carries its maxHostsPerMachine hosts; add machines or raise the cap.`, 5_000);
@@ -221,6 +237,7 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
               .filter((marker) => marker.labels[SSH_MACHINE_LABEL] === machine.spec.name)
               .filter((marker) => Object.entries(selector).every(([key, value]) => marker.labels[key] === value));
           } catch (error) {
+            if (BerthError.hasCode(error, 'AUTHENTICATION') || BerthError.hasCode(error, 'INVALID_OPTIONS')) throw error;
             tried.push(`${machine.spec.target.description} (${(error as Error).message})`);
             return [];
           }

@@ -13,7 +13,7 @@ export {
   knownHostName,
   parseKnownHosts,
 } from './known-hosts.js';
-export { LABELS_FILE, SshHost } from './ssh-host.js';
+export { LABELS_FILE, leaseTagOf, removeHostScript, SshHost } from './ssh-host.js';
 export type {
   SshBackendOptions,
   SshHostKeyPolicy,

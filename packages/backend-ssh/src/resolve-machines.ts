@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { InvalidOptionsError } from '@berth/core';
 import SSHConfig from 'ssh-config';
-import { utils } from 'ssh2';
+import ssh2 from 'ssh2';
 import { assertRootPath, type SshBackendOptions, type SshMachineOptions } from './ssh-options.js';
 
 /** Everything needed to open one SSH connection (secrets stay in here, never in labels or logs). */
@@ -119,7 +119,7 @@ export class MachineResolver {
     }
     let publicKey: Buffer | undefined;
     if (privateKey !== undefined) {
-      const parsed = utils.parseKey(privateKey, passphrase);
+      const parsed = ssh2.utils.parseKey(privateKey, passphrase);
       if (parsed instanceof Error) {
         const hint = /passphrase|encrypted/i.test(parsed.message)
           ? ' It is encrypted: give `passphrase` (or use ssh-agent).'

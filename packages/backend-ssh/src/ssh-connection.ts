@@ -1,7 +1,11 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BackendUnavailableError, InternalError, raceAbort, throwIfAborted } from '@berth/core';
-import { type AnyAuthMethod, Client, type ClientChannel, OpenSSHAgent, type ParsedKey } from 'ssh2';
+import ssh2, { type AnyAuthMethod, type ClientChannel, type ParsedKey } from 'ssh2';
+
+// ssh2 is CommonJS: its classes come from the default export under Node's ESM loader.
+const { Client, OpenSSHAgent } = ssh2;
+type Client = InstanceType<typeof Client>;
 import { type HostKeyCheck, verifyHostKey } from './host-key-verifier.js';
 import { isDroppedHandshake, mapConnectError } from './map-ssh-error.js';
 import type { SshTarget } from './resolve-machines.js';

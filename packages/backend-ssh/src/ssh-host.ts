@@ -123,6 +123,7 @@ export class SshHost implements HostV1 {
       });
       channel.once('close', () => resolve(code));
     });
+    channel.resume(); // tar prints nothing; the channel ends (and pipeline settles) once it exited
     await pipeline(tar, channel);
     const code = await exit;
     if (code !== 0) {
@@ -214,10 +215,11 @@ export class SshHost implements HostV1 {
   }
 }
 
-/** Kills the host's lease processes (through the agent when it runs, else sh + /proc) and deletes its directory. */
+/**
+ * Kills the host's lease processes and deletes its directory, in one control command (sh and
+ * /proc): no agent needs to be started (or uploaded) just to remove a host.
+ */
 export async function removeHostOn(machine: SshMachine, hostId: string, directory: string, signal?: AbortSignal): Promise<void> {
-  const agent = await machine.agent.session(signal).catch(() => undefined);
-  if (agent) await agent.files.cleanSlot({ leasePrefix: `${leaseTagOf(hostId)}.` }, { signal }).catch(() => undefined);
   const result = await machine.run(removeHostScript(hostId, directory), undefined, signal);
   if (result.exitCode !== 0) {
     throw new InternalError(`Removing ${directory} on ${machine.spec.name} failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
