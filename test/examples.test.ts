@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { nomadAvailable } from './fixtures/nomad-agent.js';
+import { loadFleet } from './fixtures/ssh-fleet.js';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -21,6 +22,7 @@ async function example(file: string, env: NodeJS.ProcessEnv = {}): Promise<strin
 }
 
 const nomad = await nomadAvailable('examples');
+const { fleet } = loadFleet();
 
 describe('examples', () => {
   it('quickstart.ts (local backend)', async () => {
@@ -40,4 +42,19 @@ describe('examples', () => {
     expect(output).toMatch(/^job \S+ running after \d+ ms$/m);
     expect(output).toMatch(/timed out: true, exit 124; the slot still works:/);
   });
+
+  it.skipIf(!fleet)(
+    'ssh-fleet.ts (the sshd fleet, configured from the environment as the README shows)',
+    async () => {
+      const f = fleet!;
+      const output = await example('ssh-fleet.ts', {
+        BERTH_SSH_HOSTS: f.machines.map((machine) => `${f.user}@${machine.host}`).join(','),
+        BERTH_SSH_KEY: f.keys.plain,
+        BERTH_SSH_KNOWN_HOSTS: f.knownHosts,
+        BERTH_SSH_ROOT: f.root,
+      });
+      for (const machine of f.machines) expect(output).toContain(` on ${machine.host}`);
+      expect(output).toMatch(/timed out: true, exit 124; the slot still works: yes/);
+    },
+  );
 });

@@ -2,9 +2,10 @@
  * The backend contract suite (@berth/testkit) against the real sshd fleet (scripts/start-ssh-fleet.sh),
  * once per transport: berth-agent over one exec channel per machine, and plain `sh` channels.
  */
-import { fleetBackend, loadFleet, loseFleetHost } from './fixtures/ssh-fleet.js';
+
 import { runBackendConformance, SHELL_PROTOCOL_LIMITS } from '@berth/testkit';
 import { describe, it } from 'vitest';
+import { fleetBackend, loadFleet, loseFleetHost } from './fixtures/ssh-fleet.js';
 
 const { fleet, missing } = loadFleet();
 if (!fleet) {
@@ -17,7 +18,7 @@ if (!fleet) {
       createBackend: () => fleetBackend(fleet, { transport, machineLostAfterMs: 5_000 }),
       slotsPerHost: 2,
       poolId,
-      loseHost: (hostId) => loseFleetHost(fleet, hostId, poolId),
+      loseHost: (hostId) => loseFleetHost(fleet, hostId),
       timeoutMs: 60_000,
       skip: {
         ...(transport === 'sh' ? SHELL_PROTOCOL_LIMITS : {}),

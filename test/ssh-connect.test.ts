@@ -7,8 +7,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BerthError } from '@berth/core';
 import type { SshBackend, SshBackendOptions } from '@berth/backend-ssh';
+import { BerthError } from '@berth/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fleetBackend, loadFleet, type SshFleet } from './fixtures/ssh-fleet.js';
 
@@ -19,7 +19,12 @@ const pool = `t-ssh-connect-${process.pid}`;
 /** Creates and removes one host: proof the connection worked end to end. */
 async function roundTrip(backend: SshBackend): Promise<string> {
   try {
-    const host = await backend.createHost({ profile: 'p', spec: {}, labels: { 'berth.pool': pool }, slotCount: 1 });
+    const host = await backend.createHost({
+      profile: 'p',
+      spec: {},
+      labels: { 'berth.pool': pool },
+      slotCount: 1,
+    });
     const name = host.labels['berth.ssh.machine']!;
     await host.destroy({ force: true });
     return name;
@@ -37,7 +42,8 @@ async function failure(backend: SshBackend): Promise<BerthError> {
   return error;
 }
 
-const fingerprint = (file: string) => execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }).split(' ')[1]!;
+const fingerprint = (file: string) =>
+  execFileSync('ssh-keygen', ['-lf', file], { encoding: 'utf8' }).split(' ')[1]!;
 const one = (f: SshFleet, options: Partial<SshBackendOptions> & Parameters<typeof fleetBackend>[1] = {}) =>
   fleetBackend(f, { only: ['m1'], ...options });
 
@@ -51,8 +57,13 @@ describe.skipIf(!fleet)(`ssh connections (${missing ?? 'real sshd fleet'})`, () 
   it('refuses a changed host key with AUTHENTICATION naming the machine and both fingerprints', async () => {
     const file = path.join(scratch, 'changed');
     // m1's address with another machine's key: what a client sees after m1's key was regenerated.
-    writeFileSync(file, `10.231.1.2 ${readFileSync(f.hostKeys.m2!, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
-    const error = await failure(one(f, { knownHostsFiles: [file], acceptNewKnownHostsPath: path.join(scratch, 'unused') }));
+    writeFileSync(
+      file,
+      `10.231.1.2 ${readFileSync(f.hostKeys.m2!, 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
+    );
+    const error = await failure(
+      one(f, { knownHostsFiles: [file], acceptNewKnownHostsPath: path.join(scratch, 'unused') }),
+    );
     expect(error.code).toBe('AUTHENTICATION');
     expect(error.message).toContain('10.231.1.2');
     expect(error.message).toContain(fingerprint(f.hostKeys.m1!));
@@ -71,7 +82,12 @@ describe.skipIf(!fleet)(`ssh connections (${missing ?? 'real sshd fleet'})`, () 
     const original = console.warn;
     console.warn = (message: string) => warnings.push(message);
     try {
-      const acceptNew = () => one(f, { knownHostsFiles: [empty], hostKeyPolicy: 'accept-new', acceptNewKnownHostsPath: berthOwned });
+      const acceptNew = () =>
+        one(f, {
+          knownHostsFiles: [empty],
+          hostKeyPolicy: 'accept-new',
+          acceptNewKnownHostsPath: berthOwned,
+        });
       await Promise.all([roundTrip(acceptNew()), roundTrip(acceptNew())]);
       await roundTrip(acceptNew());
     } finally {
@@ -79,7 +95,9 @@ describe.skipIf(!fleet)(`ssh connections (${missing ?? 'real sshd fleet'})`, () 
     }
     const lines = readFileSync(berthOwned, 'utf8').trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(execFileSync('ssh-keygen', ['-F', '10.231.1.2', '-f', berthOwned], { encoding: 'utf8' })).toContain('10.231.1.2');
+    expect(
+      execFileSync('ssh-keygen', ['-F', '10.231.1.2', '-f', berthOwned], { encoding: 'utf8' }),
+    ).toContain('10.231.1.2');
     expect(warnings.join('\n')).toContain('accept-new');
   });
 
@@ -94,7 +112,9 @@ describe.skipIf(!fleet)(`ssh connections (${missing ?? 'real sshd fleet'})`, () 
   });
 
   it('authenticates with an encrypted key and its passphrase; without it the options are invalid', async () => {
-    expect(await roundTrip(one(f, { privateKeyPath: f.keys.encrypted, passphrase: f.keys.passphrase }))).toBe('m1');
+    expect(await roundTrip(one(f, { privateKeyPath: f.keys.encrypted, passphrase: f.keys.passphrase }))).toBe(
+      'm1',
+    );
     const error = await failure(one(f, { privateKeyPath: f.keys.encrypted }));
     expect(error.code).toBe('INVALID_OPTIONS');
     expect(error.message).toMatch(/passphrase/);
@@ -110,7 +130,9 @@ describe.skipIf(!fleet)(`ssh connections (${missing ?? 'real sshd fleet'})`, () 
   });
 
   it('authenticates with an explicit password', async () => {
-    expect(await roundTrip(one(f, { privateKeyPath: undefined, machine: { password: f.password } }))).toBe('m1');
+    expect(await roundTrip(one(f, { privateKeyPath: undefined, machine: { password: f.password } }))).toBe(
+      'm1',
+    );
   });
 
   describe('ssh-agent', () => {
@@ -121,14 +143,20 @@ describe.skipIf(!fleet)(`ssh connections (${missing ?? 'real sshd fleet'})`, () 
       agentPid = child.pid;
       for (let i = 0; i < 50; i++) {
         try {
-          execFileSync('ssh-add', ['-l'], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: 'ignore' });
+          execFileSync('ssh-add', ['-l'], {
+            env: { ...process.env, SSH_AUTH_SOCK: socket },
+            stdio: 'ignore',
+          });
           break;
         } catch (error) {
           if ((error as { status?: number }).status === 1) break; // up, no identities
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
       }
-      execFileSync('ssh-add', [f.keys.plain], { env: { ...process.env, SSH_AUTH_SOCK: socket }, stdio: 'ignore' });
+      execFileSync('ssh-add', [f.keys.plain], {
+        env: { ...process.env, SSH_AUTH_SOCK: socket },
+        stdio: 'ignore',
+      });
     });
     afterAll(() => {
       if (agentPid) process.kill(agentPid);
@@ -153,14 +181,22 @@ describe.skipIf(!fleet)(`ssh connections (${missing ?? 'real sshd fleet'})`, () 
       `Host fleet-m3\n  HostName 10.231.3.2\n  User ${f.user}\n  IdentityFile ${f.keys.plain}\n  IdentitiesOnly yes\n  UserKnownHostsFile ${f.knownHosts}\n`,
     );
     const { createSshBackend } = await import('@berth/backend-ssh');
-    const backend = createSshBackend({ machines: ['fleet-m3'], sshConfigPath: config, knownHostsFiles: [], root: f.root, agent: false });
+    const backend = createSshBackend({
+      machines: ['fleet-m3'],
+      sshConfigPath: config,
+      knownHostsFiles: [],
+      root: f.root,
+      agent: false,
+    });
     expect(await roundTrip(backend)).toBe(`${f.user}@10.231.3.2:22`);
   });
 
   it('reaches a machine through a jump host (forwardOut)', async () => {
     const backend = fleetBackend(f, {
       only: ['m2'],
-      machine: { jump: [{ host: f.jump.host, port: f.jump.port, user: f.user, privateKeyPath: f.keys.plain }] },
+      machine: {
+        jump: [{ host: f.jump.host, port: f.jump.port, user: f.user, privateKeyPath: f.keys.plain }],
+      },
     });
     expect(await roundTrip(backend)).toBe('m2');
   });

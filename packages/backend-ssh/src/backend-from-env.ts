@@ -38,11 +38,18 @@ export function backendFromEnv(env: Env = process.env): { backend: SshBackend; h
       'is required with BERTH_BACKEND=ssh: comma-separated machines, e.g. BERTH_SSH_HOSTS=ci@10.0.0.5,gpu-box-2 (ssh config names work).',
     );
   }
-  const list = (value: string) => value.split(',').map((each) => each.trim()).filter((each) => each !== '');
+  const list = (value: string) =>
+    value
+      .split(',')
+      .map((each) => each.trim())
+      .filter((each) => each !== '');
   const max = text(SSH_ENV.maxHostsPerMachine);
   const maxHostsPerMachine = max === undefined ? undefined : Number(max);
   if (maxHostsPerMachine !== undefined && (!Number.isInteger(maxHostsPerMachine) || maxHostsPerMachine < 1)) {
-    throw new InvalidOptionsError(SSH_ENV.maxHostsPerMachine, `must be an integer ≥ 1 (from ${SSH_ENV.maxHostsPerMachine}=${max}).`);
+    throw new InvalidOptionsError(
+      SSH_ENV.maxHostsPerMachine,
+      `must be an integer ≥ 1 (from ${SSH_ENV.maxHostsPerMachine}=${max}).`,
+    );
   }
   const policy = text(SSH_ENV.hostKeyPolicy);
   const transport = text(SSH_ENV.transport);

@@ -124,6 +124,9 @@ export function hopOf(target: SshTarget): SshTarget {
     ...hop,
     jump: outer,
     key: [hop.key, ...target.jump.slice(0, -1).map((each) => each.key)].join('<'),
-    description: outer.length > 0 ? `${hop.user}@${hop.host}:${hop.port} via ${outer.map((each) => `${each.host}:${each.port}`).join(', ')}` : hop.description,
+    description:
+      outer.length > 0
+        ? `${hop.user}@${hop.host}:${hop.port} via ${outer.map((each) => `${each.host}:${each.port}`).join(', ')}`
+        : hop.description,
   };
 }

@@ -4,8 +4,8 @@ import path from 'node:path';
 import {
   BACKEND_SPECIFICATION_V1,
   type BackendCapabilitiesV1,
-  type BackendV1,
   BackendUnavailableError,
+  type BackendV1,
   BerthError,
   CapacityError,
   type CreateHostRequestV1,
@@ -57,16 +57,23 @@ interface Marker {
 /** Creates the SSH backend. Synchronous, no I/O: machines are resolved and reached on first use. */
 export function createSshBackend(options: SshBackendOptions): SshBackend {
   if (!Array.isArray(options?.machines) || options.machines.length === 0) {
-    throw new InvalidOptionsError('machines', 'must list at least one machine (`user@host:port`, an ssh config name or an object).');
+    throw new InvalidOptionsError(
+      'machines',
+      'must list at least one machine (`user@host:port`, an ssh config name or an object).',
+    );
   }
   const timeouts = resolveTimeouts(options);
   const env = options.env ?? process.env;
   const policy = options.hostKeyPolicy ?? 'strict';
   if (!['strict', 'accept-new', 'insecure-accept-any'].includes(policy)) {
-    throw new InvalidOptionsError('hostKeyPolicy', "must be 'strict', 'accept-new' or 'insecure-accept-any'.");
+    throw new InvalidOptionsError(
+      'hostKeyPolicy',
+      "must be 'strict', 'accept-new' or 'insecure-accept-any'.",
+    );
   }
   const transport = options.transport ?? 'auto';
-  if (!['auto', 'agent', 'sh'].includes(transport)) throw new InvalidOptionsError('transport', "must be 'auto', 'agent' or 'sh'.");
+  if (!['auto', 'agent', 'sh'].includes(transport))
+    throw new InvalidOptionsError('transport', "must be 'auto', 'agent' or 'sh'.");
   const home = env.HOME ?? os.homedir();
   const registry = new ConnectionRegistry(timeouts, {
     policy,
@@ -78,10 +85,16 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
   const machines = () => {
     machinesPromise ??= (async () => {
       const resolver = new MachineResolver(options, await loadSshConfig(options, env), env);
-      const resolved = await Promise.all(options.machines.map((entry, index) => resolver.machine(entry, index)));
+      const resolved = await Promise.all(
+        options.machines.map((entry, index) => resolver.machine(entry, index)),
+      );
       const names = new Set<string>();
       for (const machine of resolved) {
-        if (names.has(machine.name)) throw new InvalidOptionsError('machines', `'${machine.name}' is listed twice; give each machine a distinct name.`);
+        if (names.has(machine.name))
+          throw new InvalidOptionsError(
+            'machines',
+            `'${machine.name}' is listed twice; give each machine a distinct name.`,
+          );
         names.add(machine.name);
       }
       return resolved.map((machine) => new SshMachine(machine, registry, timeouts, transport));
@@ -93,14 +106,21 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
   };
   const machineNamed = async (name: string | undefined) => {
     const found = (await machines()).find((machine) => machine.spec.name === name);
-    if (!found) throw new NotFoundError(`No machine named '${name}' in this backend's inventory; the host was created by another inventory.`);
+    if (!found)
+      throw new NotFoundError(
+        `No machine named '${name}' in this backend's inventory; the host was created by another inventory.`,
+      );
     return found;
   };
 
   /** Every Berth host on a machine (all pools): one `cat` over the labels files. */
   const markersOn = async (machine: SshMachine, signal?: AbortSignal): Promise<Marker[]> => {
     const root = shellQuote(machine.spec.root);
-    const result = await machine.run(`for f in ${root}/*/*/${LABELS_FILE}; do [ -f "$f" ] && cat "$f" && echo; done; true`, undefined, signal);
+    const result = await machine.run(
+      `for f in ${root}/*/*/${LABELS_FILE}; do [ -f "$f" ] && cat "$f" && echo; done; true`,
+      undefined,
+      signal,
+    );
     return result.stdout
       .split('\n')
       .filter((line) => line.trim() !== '')
@@ -128,12 +148,13 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
         const entries = await Promise.all(
           list.map(async (machine) => {
             if (machine.lostReason) return [machine, undefined] as const;
-            const markers = await markersOn(machine, AbortSignal.timeout(timeouts.connectTimeoutMs + timeouts.readyTimeoutMs)).catch(
-              (error: unknown) => {
-                failures.set(machine, error);
-                return undefined;
-              },
-            );
+            const markers = await markersOn(
+              machine,
+              AbortSignal.timeout(timeouts.connectTimeoutMs + timeouts.readyTimeoutMs),
+            ).catch((error: unknown) => {
+              failures.set(machine, error);
+              return undefined;
+            });
             if (markers) failures.delete(machine);
             return [machine, markers?.length] as const;
           }),
@@ -155,13 +176,17 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
       result.set(machine, count + since + (inFlight.get(machine) ?? 0));
     }
     const tried = [...counts.keys()].map((machine) => {
-      const failure = failures.get(machine) ?? (machine.lostReason ? new Error(`lost: ${machine.lostReason}`) : undefined);
-      return failure ? `${machine.spec.target.description} (${(failure as Error).message})` : machine.spec.target.description;
+      const failure =
+        failures.get(machine) ?? (machine.lostReason ? new Error(`lost: ${machine.lostReason}`) : undefined);
+      return failure
+        ? `${machine.spec.target.description} (${(failure as Error).message})`
+        : machine.spec.target.description;
     });
     return { result, tried, failures: [...failures.values()] };
   };
 
-  const makeHost = (machine: SshMachine, marker: Marker) => new SshHost(marker.id, marker.labels, hostDirectory(machine, marker.labels, marker.id), machine);
+  const makeHost = (machine: SshMachine, marker: Marker) =>
+    new SshHost(marker.id, marker.labels, hostDirectory(machine, marker.labels, marker.id), machine);
 
   return {
     specificationVersion: BACKEND_SPECIFICATION_V1,
@@ -169,8 +194,14 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
     capabilities: CAPABILITIES,
 
     resolveHostSpec(input, field) {
-      if (input !== undefined && (typeof input !== 'object' || input === null || Object.keys(input).length > 0)) {
-        throw new InvalidOptionsError(field, 'SSH hosts take no settings (the machine is the environment); pass {} or nothing.');
+      if (
+        input !== undefined &&
+        (typeof input !== 'object' || input === null || Object.keys(input).length > 0)
+      ) {
+        throw new InvalidOptionsError(
+          field,
+          'SSH hosts take no settings (the machine is the environment); pass {} or nothing.',
+        );
       }
       return {};
     },
@@ -185,11 +216,20 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
       if (candidates.length === 0) {
         if ([...result.values()].every((count) => count === undefined)) {
           // Fail closed on a configuration error rather than calling it an outage.
-          const fatal = failed.find((error) => BerthError.hasCode(error, 'AUTHENTICATION') || BerthError.hasCode(error, 'INVALID_OPTIONS'));
+          const fatal = failed.find(
+            (error) =>
+              BerthError.hasCode(error, 'AUTHENTICATION') || BerthError.hasCode(error, 'INVALID_OPTIONS'),
+          );
           if (fatal) throw fatal;
-          throw new BackendUnavailableError('No machine of the SSH inventory is reachable; see `tried`, and check addresses, sshd and keys.', tried);
+          throw new BackendUnavailableError(
+            'No machine of the SSH inventory is reachable; see `tried`, and check addresses, sshd and keys.',
+            tried,
+          );
         }
-        throw new CapacityError(`Every reachable machine carries its maxHostsPerMachine hosts; add machines or raise the cap.`, 5_000);
+        throw new CapacityError(
+          `Every reachable machine carries its maxHostsPerMachine hosts; add machines or raise the cap.`,
+          5_000,
+        );
       }
       candidates.sort((a, b) => a[1] - b[1]);
       const [machine] = candidates[0]!;
@@ -235,29 +275,52 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
             reached++;
             return markers
               .filter((marker) => marker.labels[SSH_MACHINE_LABEL] === machine.spec.name)
-              .filter((marker) => Object.entries(selector).every(([key, value]) => marker.labels[key] === value));
+              .filter((marker) =>
+                Object.entries(selector).every(([key, value]) => marker.labels[key] === value),
+              );
           } catch (error) {
-            if (BerthError.hasCode(error, 'AUTHENTICATION') || BerthError.hasCode(error, 'INVALID_OPTIONS')) throw error;
+            if (BerthError.hasCode(error, 'AUTHENTICATION') || BerthError.hasCode(error, 'INVALID_OPTIONS'))
+              throw error;
             tried.push(`${machine.spec.target.description} (${(error as Error).message})`);
             return [];
           }
         }),
       );
-      if (reached === 0) throw new BackendUnavailableError('No machine of the SSH inventory answered a host listing.', tried);
-      return found.flat().map((marker) => ({ id: marker.id, labels: marker.labels, state: 'running' as const, createdAtMs: marker.createdAtMs }));
+      if (reached === 0)
+        throw new BackendUnavailableError('No machine of the SSH inventory answered a host listing.', tried);
+      return found
+        .flat()
+        .map((marker) => ({
+          id: marker.id,
+          labels: marker.labels,
+          state: 'running' as const,
+          createdAtMs: marker.createdAtMs,
+        }));
     },
 
     async attachHost(descriptor, waitOptions = {}) {
       const machine = await machineNamed(descriptor.labels[SSH_MACHINE_LABEL]);
       const directory = hostDirectory(machine, descriptor.labels, descriptor.id);
-      const result = await machine.run(`cat ${shellQuote(`${directory}/${LABELS_FILE}`)}`, undefined, waitOptions.signal);
-      if (result.exitCode !== 0) throw new NotFoundError(`SSH host ${descriptor.id} no longer exists on machine ${machine.spec.name} (${directory}).`);
+      const result = await machine.run(
+        `cat ${shellQuote(`${directory}/${LABELS_FILE}`)}`,
+        undefined,
+        waitOptions.signal,
+      );
+      if (result.exitCode !== 0)
+        throw new NotFoundError(
+          `SSH host ${descriptor.id} no longer exists on machine ${machine.spec.name} (${directory}).`,
+        );
       return makeHost(machine, JSON.parse(result.stdout) as Marker);
     },
 
     async removeHost(descriptor, waitOptions = {}) {
       const machine = await machineNamed(descriptor.labels[SSH_MACHINE_LABEL]);
-      await removeHostOn(machine, descriptor.id, hostDirectory(machine, descriptor.labels, descriptor.id), waitOptions.signal);
+      await removeHostOn(
+        machine,
+        descriptor.id,
+        hostDirectory(machine, descriptor.labels, descriptor.id),
+        waitOptions.signal,
+      );
     },
 
     async machineLoads() {
@@ -276,6 +339,7 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
 /** `<root>/<pool>/<host id>`: labels are sanitised (`[A-Za-z0-9_.-]`); ids are ours. */
 function hostDirectory(machine: SshMachine, labels: Readonly<Record<string, string>>, id: string): string {
   const pool = (labels['berth.pool'] ?? 'default').replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^\.+$/, '_');
-  if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new InvalidOptionsError('descriptor.id', `'${id}' is not an SSH host id.`);
+  if (!/^[A-Za-z0-9_-]+$/.test(id))
+    throw new InvalidOptionsError('descriptor.id', `'${id}' is not an SSH host id.`);
   return `${machine.spec.root}/${pool}/${id}`;
 }

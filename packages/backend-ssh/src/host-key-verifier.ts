@@ -70,7 +70,10 @@ export async function verifyHostKey(
       case 'mismatch': {
         const known = verdict.known
           .map((each) => {
-            const entry = entries.find((candidate) => candidate.line === each.line && fingerprintOf(candidate.key) === each.fingerprint);
+            const entry = entries.find(
+              (candidate) =>
+                candidate.line === each.line && fingerprintOf(candidate.key) === each.fingerprint,
+            );
             return `${each.fingerprint} (${entry?.file ?? 'known_hosts'} line ${each.line})`;
           })
           .join(', ');
@@ -88,7 +91,9 @@ export async function verifyHostKey(
         }
         await mkdir(path.dirname(check.acceptNewPath), { recursive: true, mode: 0o700 });
         await appendFile(check.acceptNewPath, knownHostLine(target.host, target.port, key), { mode: 0o600 });
-        check.warn(`[berth ssh] accept-new: trusted ${where} with ${offered}, written to ${check.acceptNewPath}.`);
+        check.warn(
+          `[berth ssh] accept-new: trusted ${where} with ${offered}, written to ${check.acceptNewPath}.`,
+        );
         return undefined;
       }
     }

@@ -3,7 +3,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkHostKey, fingerprintOf, hostFieldMatches, knownHostLine, parseKnownHosts } from './known-hosts.js';
+import {
+  checkHostKey,
+  fingerprintOf,
+  hostFieldMatches,
+  knownHostLine,
+  parseKnownHosts,
+} from './known-hosts.js';
 
 const keygen = spawnSync('ssh-keygen', ['-?']).error ? undefined : 'ssh-keygen';
 const directory = mkdtempSync(path.join(os.tmpdir(), 'berth-known-hosts-'));
@@ -54,7 +60,10 @@ describe.skipIf(!keygen)('known_hosts reader against OpenSSH ssh-keygen', () => 
       const name = port === 22 ? host : `[${host}]:${port}`;
       const found = spawnSync('ssh-keygen', ['-F', name, '-f', file]).status === 0;
       expect(found, `ssh-keygen -F ${name}`).toBe(expected);
-      expect(plain.some((entry) => hostFieldMatches(entry.hosts, name)), `ours for ${name}`).toBe(expected);
+      expect(
+        plain.some((entry) => hostFieldMatches(entry.hosts, name)),
+        `ours for ${name}`,
+      ).toBe(expected);
     }
     execFileSync('ssh-keygen', ['-q', '-H', '-f', file]);
     const hashedText = readFileSync(file, 'utf8');
@@ -63,8 +72,14 @@ describe.skipIf(!keygen)('known_hosts reader against OpenSSH ssh-keygen', () => 
     // Hashing turns each name of a line into its own hashed line; wildcard lines stay plain.
     for (const [host, port, expected] of queries) {
       const name = port === 22 ? host : `[${host}]:${port}`;
-      expect(spawnSync('ssh-keygen', ['-F', name, '-f', file]).status === 0, `ssh-keygen -F ${name} (hashed)`).toBe(expected);
-      expect(hashed.some((entry) => hostFieldMatches(entry.hosts, name)), `ours for ${name} (hashed)`).toBe(expected);
+      expect(
+        spawnSync('ssh-keygen', ['-F', name, '-f', file]).status === 0,
+        `ssh-keygen -F ${name} (hashed)`,
+      ).toBe(expected);
+      expect(
+        hashed.some((entry) => hostFieldMatches(entry.hosts, name)),
+        `ours for ${name} (hashed)`,
+      ).toBe(expected);
     }
     expect(checkHostKey(hashed, '10.0.0.6', 2222, b.blob)).toEqual({ kind: 'match' });
   });

@@ -96,7 +96,9 @@ export function checkHostKey(entries: readonly KnownHostEntry[], host: string, p
   const name = knownHostName(host, port);
   const revoked = entries.find((entry) => entry.marker === 'revoked' && entry.key.equals(key));
   if (revoked) return { kind: 'revoked', line: revoked.line } satisfies HostKeyVerdict;
-  const forHost = entries.filter((entry) => entry.marker === undefined && hostFieldMatches(entry.hosts, name));
+  const forHost = entries.filter(
+    (entry) => entry.marker === undefined && hostFieldMatches(entry.hosts, name),
+  );
   if (forHost.some((entry) => entry.key.equals(key))) return { kind: 'match' } satisfies HostKeyVerdict;
   if (forHost.length > 0) {
     return {

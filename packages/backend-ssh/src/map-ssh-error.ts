@@ -2,7 +2,16 @@ import { AuthenticationError, BackendUnavailableError, BerthError } from '@berth
 import type { SshTarget } from './resolve-machines.js';
 
 /** Network failures: the machine or the path to it is down (BACKEND_UNAVAILABLE, retryable). */
-const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /** What `auth` offered, for messages (never the secrets themselves). */
 export function authMethodsOf(target: SshTarget): string {
@@ -35,7 +44,11 @@ export function mapConnectError(error: unknown, target: SshTarget, tried: readon
       { cause: error, retryable: true },
     );
   }
-  if ((err?.code && UNREACHABLE.has(err.code)) || err?.level === 'client-socket' || /lost before handshake|ECONN|closed/i.test(said)) {
+  if (
+    (err?.code && UNREACHABLE.has(err.code)) ||
+    err?.level === 'client-socket' ||
+    /lost before handshake|ECONN|closed/i.test(said)
+  ) {
     return new BackendUnavailableError(
       `Cannot reach sshd at ${target.description} (${said}). Check the address and port, that sshd runs, and the network path.`,
       tried,
@@ -53,5 +66,8 @@ export function isDroppedHandshake(error: unknown): boolean {
   const err = error as Error & { level?: string; code?: string };
   if (BerthError.isInstance(error)) return false;
   if (err?.level === 'client-authentication') return false;
-  return err?.code === 'ECONNRESET' || /lost before handshake|kex_exchange|Connection closed|reset/i.test(err?.message ?? '');
+  return (
+    err?.code === 'ECONNRESET' ||
+    /lost before handshake|kex_exchange|Connection closed|reset/i.test(err?.message ?? '')
+  );
 }

@@ -41,7 +41,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** `user@host:port` → its parts (IPv6 in brackets: `user@[::1]:22`). */
 export function parseMachineString(text: string): { user?: string; host: string; port?: number } {
   const match = /^(?:([^@\s]+)@)?(\[[^\]]+\]|[^:@\s]+)(?::(\d+))?$/.exec(text.trim());
-  if (!match) throw new InvalidOptionsError('machines', `'${text}' is not user@host:port or an ssh config name.`);
+  if (!match)
+    throw new InvalidOptionsError('machines', `'${text}' is not user@host:port or an ssh config name.`);
   const [, user, host, port] = match;
   return {
     ...(user ? { user } : {}),
@@ -62,8 +63,11 @@ export async function loadSshConfig(options: SshBackendOptions, env: Env): Promi
   try {
     return SSHConfig.parse(await readFile(file, 'utf8'));
   } catch (error) {
-    if (options.sshConfigPath === undefined && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new InvalidOptionsError('sshConfigPath', `cannot read ${file}: ${(error as Error).message}.`, { cause: error });
+    if (options.sshConfigPath === undefined && (error as NodeJS.ErrnoException).code === 'ENOENT')
+      return undefined;
+    throw new InvalidOptionsError('sshConfigPath', `cannot read ${file}: ${(error as Error).message}.`, {
+      cause: error,
+    });
   }
 }
 
@@ -93,7 +97,8 @@ export class MachineResolver {
   }
 
   async target(input: SshMachineOptions, field: string, depth: number): Promise<SshTarget> {
-    if (depth > 8) throw new InvalidOptionsError(`${field}.jump`, 'jump hosts nest more than 8 deep (a ProxyJump loop?).');
+    if (depth > 8)
+      throw new InvalidOptionsError(`${field}.jump`, 'jump hosts nest more than 8 deep (a ProxyJump loop?).');
     if (typeof input?.host !== 'string' || input.host === '') {
       throw new InvalidOptionsError(`${field}.host`, 'must be a host name, address or ssh config alias.');
     }
@@ -106,15 +111,21 @@ export class MachineResolver {
     const user = input.user ?? first(computed.User) ?? this.options.user ?? this.env.USER ?? 'root';
     const identitiesOnly = first(computed.IdentitiesOnly)?.toLowerCase() === 'yes';
     const identityFile = [computed.IdentityFile].flat().find((file) => file !== undefined);
-    const keyPath = input.privateKeyPath ?? (input.privateKey ? undefined : identityFile ?? this.options.privateKeyPath);
-    const passphrase = input.passphrase ?? (input.privateKeyPath || input.privateKey ? undefined : this.options.passphrase);
+    const keyPath =
+      input.privateKeyPath ?? (input.privateKey ? undefined : (identityFile ?? this.options.privateKeyPath));
+    const passphrase =
+      input.passphrase ?? (input.privateKeyPath || input.privateKey ? undefined : this.options.passphrase);
     let privateKey = input.privateKey === undefined ? undefined : Buffer.from(input.privateKey);
     if (keyPath !== undefined) {
       const file = expandHome(keyPath, this.env);
       privateKey = await readFile(file).catch((error: unknown) => {
-        throw new InvalidOptionsError(`${field}.privateKeyPath`, `cannot read the key ${file}: ${(error as Error).message}.`, {
-          cause: error,
-        });
+        throw new InvalidOptionsError(
+          `${field}.privateKeyPath`,
+          `cannot read the key ${file}: ${(error as Error).message}.`,
+          {
+            cause: error,
+          },
+        );
       });
     }
     let publicKey: Buffer | undefined;
@@ -124,7 +135,10 @@ export class MachineResolver {
         const hint = /passphrase|encrypted/i.test(parsed.message)
           ? ' It is encrypted: give `passphrase` (or use ssh-agent).'
           : '';
-        throw new InvalidOptionsError(`${field}.privateKey`, `the key cannot be read: ${parsed.message}.${hint}`);
+        throw new InvalidOptionsError(
+          `${field}.privateKey`,
+          `the key cannot be read: ${parsed.message}.${hint}`,
+        );
       }
       publicKey = (Array.isArray(parsed) ? parsed[0] : parsed).getPublicSSH();
     }
@@ -138,12 +152,17 @@ export class MachineResolver {
             ? this.env.SSH_AUTH_SOCK
             : undefined;
     if (agentOption === true && !agent) {
-      throw new InvalidOptionsError(`${field}.agent`, 'is true but SSH_AUTH_SOCK is not set; start ssh-agent or give a socket path.');
+      throw new InvalidOptionsError(
+        `${field}.agent`,
+        'is true but SSH_AUTH_SOCK is not set; start ssh-agent or give a socket path.',
+      );
     }
     const jumpInputs =
       input.jump ??
       (first(computed.ProxyJump) && first(computed.ProxyJump) !== 'none'
-        ? first(computed.ProxyJump)!.split(',').map((part) => part.trim())
+        ? first(computed.ProxyJump)!
+            .split(',')
+            .map((part) => part.trim())
         : []);
     const jump: SshTarget[] = [];
     for (const [hop, each] of jumpInputs.entries()) {
@@ -151,15 +170,20 @@ export class MachineResolver {
       jump.push(await this.target(hopInput, `${field}.jump[${hop}]`, depth + 1));
     }
     const userKnownHosts = [computed.UserKnownHostsFile].flat().filter((file): file is string => !!file);
-    const knownHostsFiles = [...(this.options.knownHostsFiles ?? ['~/.ssh/known_hosts']), ...userKnownHosts].map(
-      (file) => expandHome(file, this.env),
-    );
+    const knownHostsFiles = [
+      ...(this.options.knownHostsFiles ?? ['~/.ssh/known_hosts']),
+      ...userKnownHosts,
+    ].map((file) => expandHome(file, this.env));
     if (input.hostKey !== undefined && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(input.hostKey)) {
-      throw new InvalidOptionsError(`${field}.hostKey`, 'must be a SHA256 fingerprint as `ssh-keygen -lf` prints it (SHA256:…, 43 characters after the colon).');
+      throw new InvalidOptionsError(
+        `${field}.hostKey`,
+        'must be a SHA256 fingerprint as `ssh-keygen -lf` prints it (SHA256:…, 43 characters after the colon).',
+      );
     }
     const keyId = publicKey ? createHash('sha256').update(publicKey).digest('hex').slice(0, 16) : 'nokey';
     const chain = jump.map((hop) => hop.key).join('>');
-    const via = jump.length > 0 ? ` via ${jump.map((hop) => `${hop.user}@${hop.host}:${hop.port}`).join(', ')}` : '';
+    const via =
+      jump.length > 0 ? ` via ${jump.map((hop) => `${hop.user}@${hop.host}:${hop.port}`).join(', ')}` : '';
     return {
       host,
       port,

@@ -6,6 +6,7 @@ import ssh2, { type AnyAuthMethod, type ClientChannel, type ParsedKey } from 'ss
 // ssh2 is CommonJS: its classes come from the default export under Node's ESM loader.
 const { Client, OpenSSHAgent } = ssh2;
 type Client = InstanceType<typeof Client>;
+
 import { type HostKeyCheck, verifyHostKey } from './host-key-verifier.js';
 import { isDroppedHandshake, mapConnectError } from './map-ssh-error.js';
 import type { SshTarget } from './resolve-machines.js';
@@ -144,6 +145,8 @@ export class SshConnection {
   }
 
   close(): void {
+    if (process.env.BERTH_SSH_DEBUG)
+      console.error(`[berth ssh] closing ${this.target.description}`, new Error().stack);
     this.client.end();
   }
 
@@ -205,10 +208,17 @@ export class SshConnection {
     const auth: AnyAuthMethod[] = [];
     const username = target.user;
     if (target.privateKey) {
-      auth.push({ type: 'publickey', username, key: target.privateKey, ...(target.passphrase ? { passphrase: target.passphrase } : {}) });
+      auth.push({
+        type: 'publickey',
+        username,
+        key: target.privateKey,
+        ...(target.passphrase ? { passphrase: target.passphrase } : {}),
+      });
     }
     if (target.agent) {
-      const agent = target.agentOnly ? new IdentitiesOnlyAgent(target.agent, target.agentOnly) : new OpenSSHAgent(target.agent);
+      const agent = target.agentOnly
+        ? new IdentitiesOnlyAgent(target.agent, target.agentOnly)
+        : new OpenSSHAgent(target.agent);
       auth.push({ type: 'agent', username, agent });
     }
     if (target.password !== undefined) auth.push({ type: 'password', username, password: target.password });
@@ -234,7 +244,9 @@ export class SshConnection {
             verify(error === undefined);
           },
           (error: unknown) => {
-            hostKeyError = new InternalError(`Could not check the host key of ${target.description}: ${String(error)}`);
+            hostKeyError = new InternalError(
+              `Could not check the host key of ${target.description}: ${String(error)}`,
+            );
             verify(false);
           },
         );
@@ -263,7 +275,12 @@ function tcpConnect(target: SshTarget, timeoutMs: number, signal?: AbortSignal):
       reject(error);
     };
     const timer = setTimeout(
-      () => fail(Object.assign(new Error(`TCP connect timed out after ${timeoutMs} ms (connectTimeoutMs)`), { code: 'ETIMEDOUT' })),
+      () =>
+        fail(
+          Object.assign(new Error(`TCP connect timed out after ${timeoutMs} ms (connectTimeoutMs)`), {
+            code: 'ETIMEDOUT',
+          }),
+        ),
       timeoutMs,
     );
     const abort = () => fail(new Error('aborted'));
@@ -282,7 +299,12 @@ function tcpConnect(target: SshTarget, timeoutMs: number, signal?: AbortSignal):
 function forwardThrough(jump: SshConnection, target: SshTarget, timeoutMs: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(Object.assign(new Error(`the jump host did not open a tunnel within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+      () =>
+        reject(
+          Object.assign(new Error(`the jump host did not open a tunnel within ${timeoutMs} ms`), {
+            code: 'ETIMEDOUT',
+          }),
+        ),
       timeoutMs,
     );
     jump.client.forwardOut('127.0.0.1', 0, target.host, target.port, (error, channel) => {

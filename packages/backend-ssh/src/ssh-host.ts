@@ -108,7 +108,11 @@ export class SshHost implements HostV1 {
     return this.#runtime.cleanSlot(request, options);
   }
 
-  async putArchive(directory: string, tar: Readable, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<void> {
+  async putArchive(
+    directory: string,
+    tar: Readable,
+    options: WaitOptions & { user?: SlotUserV1 } = {},
+  ): Promise<void> {
     this.#assertOpen('putArchive');
     if (await this.#runtime.putArchive(directory, tar, options)) return;
     if (options.user) throw this.#noAgent('putArchive as a slot user');
@@ -127,7 +131,9 @@ export class SshHost implements HostV1 {
     await pipeline(tar, channel);
     const code = await exit;
     if (code !== 0) {
-      throw new InternalError(`Extracting into ${directory} on ${this.machine.spec.name} failed: ${Buffer.concat(said).toString('utf8').trim() || `exit ${code}`}`);
+      throw new InternalError(
+        `Extracting into ${directory} on ${this.machine.spec.name} failed: ${Buffer.concat(said).toString('utf8').trim() || `exit ${code}`}`,
+      );
     }
   }
 
@@ -151,13 +157,21 @@ export class SshHost implements HostV1 {
   }
 
   async health(options: WaitOptions = {}): Promise<HostHealthV1> {
-    if (this.machine.lostReason) return { alive: false, reason: `machine ${this.machine.spec.name} is ${this.machine.lostReason}` };
+    if (this.machine.lostReason)
+      return { alive: false, reason: `machine ${this.machine.spec.name} is ${this.machine.lostReason}` };
     try {
-      const result = await this.machine.run(`test -f ${shellQuote(`${this.workspaceRoot}/${LABELS_FILE}`)}`, undefined, options.signal);
-      return result.exitCode === 0 ? { alive: true } : { alive: false, reason: `its directory ${this.workspaceRoot} was removed` };
+      const result = await this.machine.run(
+        `test -f ${shellQuote(`${this.workspaceRoot}/${LABELS_FILE}`)}`,
+        undefined,
+        options.signal,
+      );
+      return result.exitCode === 0
+        ? { alive: true }
+        : { alive: false, reason: `its directory ${this.workspaceRoot} was removed` };
     } catch (error) {
       // Unreachable for now: lost only past machineLostAfterMs (onLost says so), not on one failed probe.
-      if (BerthError.hasCode(error, 'BACKEND_UNAVAILABLE') && !this.machine.lostReason) return { alive: true };
+      if (BerthError.hasCode(error, 'BACKEND_UNAVAILABLE') && !this.machine.lostReason)
+        return { alive: true };
       throw error;
     }
   }
@@ -219,10 +233,17 @@ export class SshHost implements HostV1 {
  * Kills the host's lease processes and deletes its directory, in one control command (sh and
  * /proc): no agent needs to be started (or uploaded) just to remove a host.
  */
-export async function removeHostOn(machine: SshMachine, hostId: string, directory: string, signal?: AbortSignal): Promise<void> {
+export async function removeHostOn(
+  machine: SshMachine,
+  hostId: string,
+  directory: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const result = await machine.run(removeHostScript(hostId, directory), undefined, signal);
   if (result.exitCode !== 0) {
-    throw new InternalError(`Removing ${directory} on ${machine.spec.name} failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
+    throw new InternalError(
+      `Removing ${directory} on ${machine.spec.name} failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`,
+    );
   }
 }
 
@@ -235,7 +256,11 @@ function shellChannel(channel: ClientChannel): HostChannelV1 {
   channel.on('error', () => undefined);
   const closed = new Promise<ChannelCloseInfoV1>((resolve) => {
     channel.once('close', () => {
-      resolve(exitCode === undefined ? { transportDropped: true, error: new Error('the SSH channel closed') } : { exitCode });
+      resolve(
+        exitCode === undefined
+          ? { transportDropped: true, error: new Error('the SSH channel closed') }
+          : { exitCode },
+      );
     });
   });
   return {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { BackendUnavailableError, BerthError, CapabilityUnsupportedError, shellQuote } from '@berth/core';
 import { AgentLink, type AgentTransport } from '@berth/host-agent';
 import type { ClientChannel } from 'ssh2';
@@ -42,17 +43,23 @@ export class SshMachine {
           const result = await this.run('uname -sm');
           const [os = '', arch = ''] = result.stdout.trim().split(/\s+/);
           if (result.exitCode !== 0) {
-            throw new CapabilityUnsupportedError('ssh', 'host agent', `\`uname -sm\` failed on ${spec.name}: ${result.stderr.trim()}`);
+            throw new CapabilityUnsupportedError(
+              'ssh',
+              'host agent',
+              `\`uname -sm\` failed on ${spec.name}: ${result.stderr.trim()}`,
+            );
           }
           return { os, arch };
         },
         fileSize: async (path) => {
           const result = await this.run(`wc -c < ${shellQuote(path)} 2>/dev/null`);
           const size = Number(result.stdout.trim());
-          return result.exitCode === 0 && result.stdout.trim() !== '' && Number.isInteger(size) ? size : undefined;
+          return result.exitCode === 0 && result.stdout.trim() !== '' && Number.isInteger(size)
+            ? size
+            : undefined;
         },
         putExecutable: async (binary) => {
-          const temporary = `${binary.installPath}.${process.pid}.tmp`;
+          const temporary = `${binary.installPath}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
           const script = `mkdir -p ${shellQuote(binary.installDirectory)} && cat > ${shellQuote(temporary)} && chmod 755 ${shellQuote(temporary)} && mv -f ${shellQuote(temporary)} ${shellQuote(binary.installPath)}`;
           const result = await this.run(script, binary.bytes());
           if (result.exitCode !== 0) {
@@ -85,7 +92,9 @@ export class SshMachine {
   /** The primary connection (agent, control commands), reconnected after a drop. */
   async connection(signal?: AbortSignal): Promise<SshConnection> {
     if (this.#lost) {
-      throw new BackendUnavailableError(`Machine ${this.spec.name} is lost: ${this.#lost}.`, [this.spec.target.description]);
+      throw new BackendUnavailableError(`Machine ${this.spec.name} is lost: ${this.#lost}.`, [
+        this.spec.target.description,
+      ]);
     }
     for (;;) {
       const current = this.#primary;
@@ -138,18 +147,25 @@ export class SshMachine {
       taken.channels--;
       if (taken.channels === 0 && this.#lanes.get(lane) === taken) {
         this.#lanes.delete(lane);
-        void taken.connection.then((connection) => this.registry.release(connection), () => undefined);
+        void taken.connection.then(
+          (connection) => this.registry.release(connection),
+          () => undefined,
+        );
       }
     };
     try {
       const connection = await taken.connection;
-      if (connection.isClosed) throw new BackendUnavailableError(`The SSH connection to ${this.spec.name} dropped.`, [this.spec.target.description]);
+      if (connection.isClosed)
+        throw new BackendUnavailableError(`The SSH connection to ${this.spec.name} dropped.`, [
+          this.spec.target.description,
+        ]);
       const channel = await connection.exec(`cd ${shellQuote(directory)} && exec sh`, signal);
       channel.once('close', done);
       return channel;
     } catch (error) {
       done();
-      if (this.#lanes.get(lane) === taken && BerthError.hasCode(error, 'BACKEND_UNAVAILABLE')) this.#lanes.delete(lane);
+      if (this.#lanes.get(lane) === taken && BerthError.hasCode(error, 'BACKEND_UNAVAILABLE'))
+        this.#lanes.delete(lane);
       throw error;
     }
   }
@@ -196,28 +212,56 @@ export class SshMachine {
   close(): void {
     this.#stopWatching();
     this.agent.close();
-    void this.#primary?.then((connection) => this.registry.release(connection), () => undefined);
+    void this.#primary?.then(
+      (connection) => this.registry.release(connection),
+      () => undefined,
+    );
     this.#primary = undefined;
   }
 }
 
-function collect(channel: ClientChannel, stdin: Uint8Array | undefined, timeoutMs: number, machine: string): Promise<RunResult> {
+function collect(
+  channel: ClientChannel,
+  stdin: Uint8Array | undefined,
+  timeoutMs: number,
+  machine: string,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let exitCode = -1;
     const timer = setTimeout(() => {
       channel.close();
-      reject(new BackendUnavailableError(`A control command on ${machine} took longer than ${timeoutMs} ms (requestTimeoutMs).`, [machine]));
+      reject(
+        new BackendUnavailableError(
+          `A control command on ${machine} took longer than ${timeoutMs} ms (requestTimeoutMs).`,
+          [machine],
+        ),
+      );
     }, timeoutMs);
     channel.on('data', (chunk: Buffer) => out.push(chunk));
     channel.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    let exited = false;
     channel.once('exit', (code: number | null) => {
+      exited = true;
       exitCode = code ?? -1;
     });
     channel.once('close', () => {
       clearTimeout(timer);
-      resolve({ exitCode, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      if (!exited) {
+        // No exit status: the connection dropped under it; say nothing about the machine's state.
+        reject(
+          new BackendUnavailableError(`The SSH channel to ${machine} closed before its command exited.`, [
+            machine,
+          ]),
+        );
+        return;
+      }
+      resolve({
+        exitCode,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
     });
     channel.end(stdin ? Buffer.from(stdin) : undefined);
   });
