@@ -1,8 +1,9 @@
 import { raceAbort } from '@berth/core';
 import type { HostKeyCheck } from './host-key-verifier.js';
 import type { SshTarget } from './resolve-machines.js';
-import { Gate, SshConnection } from './ssh-connection.js';
+import { SshConnection } from './ssh-connection.js';
 import type { SshTimeouts } from './ssh-options.js';
+import { Gate } from './ssh-sockets.js';
 
 interface Entry {
   connecting: Promise<SshConnection>;

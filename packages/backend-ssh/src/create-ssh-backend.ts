@@ -18,6 +18,7 @@ import {
   type WaitOptions,
 } from '@berth/core';
 import { ConnectionRegistry } from './connection-registry.js';
+import { listMarkers, type Marker, Placement } from './placement.js';
 import { loadSshConfig, MachineResolver } from './resolve-machines.js';
 import { LABELS_FILE, removeHostOn, SshHost } from './ssh-host.js';
 import { SshMachine } from './ssh-machine.js';
@@ -47,12 +48,6 @@ const CAPABILITIES: BackendCapabilitiesV1 = Object.freeze({
   hostLossEvents: true,
   stopStart: false,
 });
-
-interface Marker {
-  readonly id: string;
-  readonly labels: Record<string, string>;
-  readonly createdAtMs: number;
-}
 
 /** Creates the SSH backend. Synchronous, no I/O: machines are resolved and reached on first use. */
 export function createSshBackend(options: SshBackendOptions): SshBackend {
@@ -113,77 +108,11 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
     return found;
   };
 
-  /** Every Berth host on a machine (all pools): one `cat` over the labels files. */
-  const markersOn = async (machine: SshMachine, signal?: AbortSignal): Promise<Marker[]> => {
-    const root = shellQuote(machine.spec.root);
-    const result = await machine.run(
-      `for f in ${root}/*/*/${LABELS_FILE}; do [ -f "$f" ] && cat "$f" && echo; done; true`,
-      undefined,
-      signal,
-    );
-    return result.stdout
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .flatMap((line) => {
-        try {
-          return [JSON.parse(line) as Marker];
-        } catch {
-          return [];
-        }
-      });
-  };
-
-  // Placement: the count on each machine (from a shared, short-lived probe) plus what this process
-  // is creating or created since that probe.
-  let probe: { at: number; counts: Promise<Map<SshMachine, number | undefined>> } | undefined;
-  const inFlight = new Map<SshMachine, number>();
-  const createdAt: { machine: SshMachine; at: number }[] = [];
-  /** Why each machine failed its last probe. */
-  const failures = new Map<SshMachine, unknown>();
-  const loads = async (signal?: AbortSignal) => {
-    if (!probe || Date.now() - probe.at > 1_000) {
-      const at = Date.now();
-      const counts = (async () => {
-        const list = await machines();
-        const entries = await Promise.all(
-          list.map(async (machine) => {
-            if (machine.lostReason) return [machine, undefined] as const;
-            const markers = await markersOn(
-              machine,
-              AbortSignal.timeout(timeouts.connectTimeoutMs + timeouts.readyTimeoutMs),
-            ).catch((error: unknown) => {
-              failures.set(machine, error);
-              return undefined;
-            });
-            if (markers) failures.delete(machine);
-            return [machine, markers?.length] as const;
-          }),
-        );
-        return new Map(entries);
-      })();
-      probe = { at, counts };
-    }
-    const current = probe;
-    const counts = await current.counts;
-    throwIfAborted(signal, 'Placing an SSH host');
-    const result = new Map<SshMachine, number | undefined>();
-    for (const [machine, count] of counts) {
-      if (count === undefined) {
-        result.set(machine, undefined);
-        continue;
-      }
-      const since = createdAt.filter((each) => each.machine === machine && each.at >= current.at).length;
-      result.set(machine, count + since + (inFlight.get(machine) ?? 0));
-    }
-    const tried = [...counts.keys()].map((machine) => {
-      const failure =
-        failures.get(machine) ?? (machine.lostReason ? new Error(`lost: ${machine.lostReason}`) : undefined);
-      return failure
-        ? `${machine.spec.target.description} (${(failure as Error).message})`
-        : machine.spec.target.description;
-    });
-    return { result, tried, failures: [...failures.values()] };
-  };
+  const markersOn = (machine: SshMachine, signal?: AbortSignal) => listMarkers(machine, signal);
+  const placement = new Placement(machines, timeouts);
+  const loads = (signal?: AbortSignal) => placement.loads(signal);
+  const inFlight = placement.inFlight;
+  const createdAt = placement.createdAt;
 
   const makeHost = (machine: SshMachine, marker: Marker) =>
     new SshHost(marker.id, marker.labels, hostDirectory(machine, marker.labels, marker.id), machine);
@@ -241,7 +170,7 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
       const directory = hostDirectory(machine, labels, id);
       try {
         const written = await machine.run(
-          `mkdir -p ${shellQuote(path.posix.dirname(directory))} && mkdir ${shellQuote(directory)} && cat > ${shellQuote(`${directory}/${LABELS_FILE}`)}`,
+          `mkdir -p ${shellQuote(path.posix.dirname(directory))} && mkdir -p ${shellQuote(directory)} && cat > ${shellQuote(`${directory}/${LABELS_FILE}`)}`,
           Buffer.from(JSON.stringify(marker)),
           signal,
         );
@@ -288,14 +217,12 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
       );
       if (reached === 0)
         throw new BackendUnavailableError('No machine of the SSH inventory answered a host listing.', tried);
-      return found
-        .flat()
-        .map((marker) => ({
-          id: marker.id,
-          labels: marker.labels,
-          state: 'running' as const,
-          createdAtMs: marker.createdAtMs,
-        }));
+      return found.flat().map((marker) => ({
+        id: marker.id,
+        labels: marker.labels,
+        state: 'running' as const,
+        createdAtMs: marker.createdAtMs,
+      }));
     },
 
     async attachHost(descriptor, waitOptions = {}) {

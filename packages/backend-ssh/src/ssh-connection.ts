@@ -1,4 +1,3 @@
-import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BackendUnavailableError, InternalError, raceAbort, throwIfAborted } from '@berth/core';
 import ssh2, { type AnyAuthMethod, type ClientChannel, type ParsedKey } from 'ssh2';
@@ -11,6 +10,7 @@ import { type HostKeyCheck, verifyHostKey } from './host-key-verifier.js';
 import { isDroppedHandshake, mapConnectError } from './map-ssh-error.js';
 import type { SshTarget } from './resolve-machines.js';
 import type { SshTimeouts } from './ssh-options.js';
+import { forwardThrough, Gate, tcpConnect } from './ssh-sockets.js';
 
 /** An ssh-agent that offers only the configured keys (OpenSSH's IdentitiesOnly). */
 class IdentitiesOnlyAgent extends OpenSSHAgent {
@@ -30,35 +30,6 @@ class IdentitiesOnlyAgent extends OpenSSHAgent {
         ),
       ),
     );
-  }
-}
-
-/** A counting gate: at most `limit` holders; the rest wait in order. */
-export class Gate {
-  #held = 0;
-  readonly #waiting: (() => void)[] = [];
-  constructor(readonly limit: number) {}
-
-  async take(signal?: AbortSignal): Promise<() => void> {
-    if (this.#held >= this.limit) {
-      await raceAbort(
-        new Promise<void>((resolve) => this.#waiting.push(resolve)),
-        signal,
-        'Waiting for an SSH session slot',
-      ).catch((error: unknown) => {
-        throw error;
-      });
-    } else {
-      this.#held++;
-    }
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#held--;
-    };
   }
 }
 
@@ -263,57 +234,4 @@ export class SshConnection {
       signal?.removeEventListener('abort', onAbort);
     }
   }
-}
-
-function tcpConnect(target: SshTarget, timeoutMs: number, signal?: AbortSignal): Promise<Duplex> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: target.host, port: target.port });
-    const fail = (error: Error) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', abort);
-      socket.destroy();
-      reject(error);
-    };
-    const timer = setTimeout(
-      () =>
-        fail(
-          Object.assign(new Error(`TCP connect timed out after ${timeoutMs} ms (connectTimeoutMs)`), {
-            code: 'ETIMEDOUT',
-          }),
-        ),
-      timeoutMs,
-    );
-    const abort = () => fail(new Error('aborted'));
-    signal?.addEventListener('abort', abort, { once: true });
-    socket.once('error', fail);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', abort);
-      socket.removeListener('error', fail);
-      socket.setNoDelay(true);
-      resolve(socket);
-    });
-  });
-}
-
-function forwardThrough(jump: SshConnection, target: SshTarget, timeoutMs: number): Promise<Duplex> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () =>
-        reject(
-          Object.assign(new Error(`the jump host did not open a tunnel within ${timeoutMs} ms`), {
-            code: 'ETIMEDOUT',
-          }),
-        ),
-      timeoutMs,
-    );
-    jump.client.forwardOut('127.0.0.1', 0, target.host, target.port, (error, channel) => {
-      clearTimeout(timer);
-      if (error) {
-        reject(Object.assign(error, { code: (error as { code?: string }).code ?? 'ECONNREFUSED' }));
-        return;
-      }
-      resolve(channel);
-    });
-  });
 }

@@ -249,19 +249,19 @@ export async function removeHostOn(
 
 /** A plain `sh` exec channel as a host channel; a connection that drops is `transportDropped`. */
 function shellChannel(channel: ClientChannel): HostChannelV1 {
-  let exitCode: number | undefined;
-  channel.on('exit', (code: number | null) => {
-    exitCode = code ?? undefined;
+  let exit: ChannelCloseInfoV1 | undefined;
+  channel.on('exit', (code: number | null, signal?: string) => {
+    exit =
+      code === null || code === undefined
+        ? { error: new Error(`the shell was killed by SIG${signal ?? '?'}`) }
+        : { exitCode: code };
   });
   channel.on('error', () => undefined);
+  // No exit status at all: the connection dropped under a shell that may be fine.
   const closed = new Promise<ChannelCloseInfoV1>((resolve) => {
-    channel.once('close', () => {
-      resolve(
-        exitCode === undefined
-          ? { transportDropped: true, error: new Error('the SSH channel closed') }
-          : { exitCode },
-      );
-    });
+    channel.once('close', () =>
+      resolve(exit ?? { transportDropped: true, error: new Error('the SSH channel closed') }),
+    );
   });
   return {
     stdin: channel,

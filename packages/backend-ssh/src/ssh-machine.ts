@@ -126,9 +126,17 @@ export class SshMachine {
 
   /** Runs a fixed script (through the login shell) on the primary connection; stdin optional. */
   async run(script: string, stdin?: Uint8Array, signal?: AbortSignal): Promise<RunResult> {
-    const connection = await this.connection(signal);
-    const channel = await connection.exec(script, signal);
-    return collect(channel, stdin, this.timeouts.requestTimeoutMs, this.spec.name);
+    // Every control script is idempotent: one whose channel closed without an exit status (the
+    // connection dropped under it) runs once more, on a fresh connection if need be.
+    for (let attempt = 1; ; attempt++) {
+      const connection = await this.connection(signal);
+      const channel = await connection.exec(script, signal);
+      try {
+        return await collect(channel, stdin, this.timeouts.requestTimeoutMs, this.spec.name);
+      } catch (error) {
+        if (attempt >= 2 || !(error instanceof ChannelClosedError)) throw error;
+      }
+    }
   }
 
   /** A plain `sh` on a connection with a free session (MaxSessions), spread over extra connections. */
@@ -219,6 +227,8 @@ export class SshMachine {
     this.#primary = undefined;
   }
 }
+
+class ChannelClosedError extends BackendUnavailableError {}
 
 function collect(
   channel: ClientChannel,
