@@ -110,7 +110,6 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
 
   const markersOn = (machine: SshMachine, signal?: AbortSignal) => listMarkers(machine, signal);
   const placement = new Placement(machines, timeouts);
-  const loads = (signal?: AbortSignal) => placement.loads(signal);
   const inFlight = placement.inFlight;
   const createdAt = placement.createdAt;
 
@@ -138,11 +137,8 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
     async createHost(request, waitOptions = {}) {
       const { signal } = waitOptions;
       throwIfAborted(signal, 'Creating an SSH host');
-      const { result, tried, failures: failed } = await loads(signal);
-      const candidates = [...result].filter(
-        (entry): entry is [SshMachine, number] => entry[1] !== undefined && entry[1] < entry[0].spec.maxHosts,
-      );
-      if (candidates.length === 0) {
+      const { result, tried, failures: failed, chosen } = await placement.loads(signal, true);
+      if (!chosen) {
         if ([...result.values()].every((count) => count === undefined)) {
           // Fail closed on a configuration error rather than calling it an outage.
           const fatal = failed.find(
@@ -160,9 +156,7 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
           5_000,
         );
       }
-      candidates.sort((a, b) => a[1] - b[1]);
-      const [machine] = candidates[0]!;
-      inFlight.set(machine, (inFlight.get(machine) ?? 0) + 1);
+      const machine = chosen;
       request.onProgress?.({ phase: 'placement', message: `placing on machine ${machine.spec.name}` });
       const id = `ssh-${randomBytes(6).toString('hex')}`;
       const labels = { ...request.labels, [SSH_MACHINE_LABEL]: machine.spec.name };
@@ -251,7 +245,7 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
     },
 
     async machineLoads() {
-      const { result } = await loads();
+      const { result } = await placement.loads();
       return Object.fromEntries([...result].map(([machine, count]) => [machine.spec.name, count ?? -1]));
     },
 

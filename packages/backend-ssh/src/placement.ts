@@ -46,7 +46,11 @@ export class Placement {
     private readonly timeouts: SshTimeouts,
   ) {}
 
-  async loads(signal?: AbortSignal) {
+  /**
+   * Each machine's load (`undefined`: unreachable), and with `reserve` the least-loaded machine under
+   * its cap, counted in flight in the same step: concurrent creates sharing a probe spread out.
+   */
+  async loads(signal?: AbortSignal, reserve = false) {
     const failures = this.#failures;
     const timeouts = this.timeouts;
     const createdAt = this.createdAt;
@@ -62,6 +66,8 @@ export class Placement {
               machine,
               AbortSignal.timeout(timeouts.connectTimeoutMs + timeouts.readyTimeoutMs),
             ).catch((error: unknown) => {
+              if (process.env.BERTH_SSH_DEBUG)
+                console.error(`[berth ssh] probe of ${machine.spec.name} failed`, error);
               failures.set(machine, error);
               return undefined;
             });
@@ -92,6 +98,15 @@ export class Placement {
         ? `${machine.spec.target.description} (${(failure as Error).message})`
         : machine.spec.target.description;
     });
-    return { result, tried, failures: [...failures.values()] };
+    let chosen: SshMachine | undefined;
+    if (reserve) {
+      const open = [...result].filter(
+        (entry): entry is [SshMachine, number] => entry[1] !== undefined && entry[1] < entry[0].spec.maxHosts,
+      );
+      open.sort((a, b) => a[1] - b[1]);
+      chosen = open[0]?.[0];
+      if (chosen) inFlight.set(chosen, (inFlight.get(chosen) ?? 0) + 1);
+    }
+    return { result, tried, failures: [...failures.values()], chosen };
   }
 }

@@ -42,6 +42,27 @@ export interface ConnectDeps {
   readonly handshakeGate: (target: SshTarget) => Gate;
 }
 
+/** How an exec channel ended: its exit status or signal, `undefined` when it closed without one. */
+export interface ChannelStatus {
+  readonly code: number | null;
+  readonly signal?: string;
+}
+
+const statuses = new WeakMap<ClientChannel, Promise<ChannelStatus | undefined>>();
+
+function watchStatus(channel: ClientChannel): void {
+  let status: ChannelStatus | undefined;
+  channel.once('exit', (code: number | null, signal?: string) => {
+    status = { code, ...(signal ? { signal } : {}) };
+  });
+  statuses.set(channel, new Promise((resolve) => channel.once('close', () => resolve(status))));
+}
+
+/** Resolves when `channel` (from `SshConnection.exec`) closed, with its exit status if it had one. */
+export function channelStatus(channel: ClientChannel): Promise<ChannelStatus | undefined> {
+  return statuses.get(channel) ?? Promise.resolve(undefined);
+}
+
 /** One authenticated ssh2 connection; its channels are bounded by sshd's MaxSessions. */
 export class SshConnection {
   readonly closed: Promise<void>;
@@ -82,7 +103,13 @@ export class SshConnection {
     try {
       this.#assertOpen();
       const opening = new Promise<ClientChannel>((resolve, reject) => {
-        this.client.exec(command, (error, channel) => (error ? reject(error) : resolve(channel)));
+        this.client.exec(command, (error, channel) => {
+          if (error) return reject(error);
+          // Now, not after the promise hops: a fast command's exit and close can arrive in the same
+          // read as the exec reply, and those events would be gone (its output is buffered).
+          watchStatus(channel);
+          resolve(channel);
+        });
       });
       const timeout = AbortSignal.timeout(this.timeouts.commandStartTimeoutMs);
       const either = signal ? AbortSignal.any([signal, timeout]) : timeout;
@@ -107,7 +134,7 @@ export class SshConnection {
         }
         throw error;
       });
-      channel.once('close', release);
+      void channelStatus(channel).then(release);
       return channel;
     } catch (error) {
       release();

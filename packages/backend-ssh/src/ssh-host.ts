@@ -20,6 +20,7 @@ import {
 } from '@berth/core';
 import { AgentHostRuntime } from '@berth/host-agent';
 import type { ClientChannel } from 'ssh2';
+import { channelStatus } from './ssh-connection.js';
 import type { SshMachine } from './ssh-machine.js';
 
 /** The file holding a host's labels, written once when it is created. */
@@ -120,13 +121,7 @@ export class SshHost implements HostV1 {
     const channel = await connection.exec(`tar -xf - -C ${shellQuote(directory)}`, options.signal);
     const said: Buffer[] = [];
     channel.stderr.on('data', (chunk: Buffer) => said.push(chunk));
-    const exit = new Promise<number>((resolve) => {
-      let code = -1;
-      channel.once('exit', (value: number | null) => {
-        code = value ?? -1;
-      });
-      channel.once('close', () => resolve(code));
-    });
+    const exit = channelStatus(channel).then((status) => status?.code ?? -1);
     channel.resume(); // tar prints nothing; the channel ends (and pipeline settles) once it exited
     await pipeline(tar, channel);
     const code = await exit;
@@ -249,19 +244,13 @@ export async function removeHostOn(
 
 /** A plain `sh` exec channel as a host channel; a connection that drops is `transportDropped`. */
 function shellChannel(channel: ClientChannel): HostChannelV1 {
-  let exit: ChannelCloseInfoV1 | undefined;
-  channel.on('exit', (code: number | null, signal?: string) => {
-    exit =
-      code === null || code === undefined
-        ? { error: new Error(`the shell was killed by SIG${signal ?? '?'}`) }
-        : { exitCode: code };
-  });
   channel.on('error', () => undefined);
   // No exit status at all: the connection dropped under a shell that may be fine.
-  const closed = new Promise<ChannelCloseInfoV1>((resolve) => {
-    channel.once('close', () =>
-      resolve(exit ?? { transportDropped: true, error: new Error('the SSH channel closed') }),
-    );
+  const closed = channelStatus(channel).then((status): ChannelCloseInfoV1 => {
+    if (!status) return { transportDropped: true, error: new Error('the SSH channel closed') };
+    if (status.code === null)
+      return { error: new Error(`the shell was killed by ${status.signal ?? 'a signal'}`) };
+    return { exitCode: status.code };
   });
   return {
     stdin: channel,

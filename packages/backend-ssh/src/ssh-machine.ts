@@ -4,7 +4,7 @@ import { AgentLink, type AgentTransport } from '@berth/host-agent';
 import type { ClientChannel } from 'ssh2';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { ResolvedMachine } from './resolve-machines.js';
-import type { SshConnection } from './ssh-connection.js';
+import { channelStatus, type SshConnection } from './ssh-connection.js';
 import type { SshTimeouts, SshTransportMode } from './ssh-options.js';
 
 export interface RunResult {
@@ -113,6 +113,8 @@ export class SshMachine {
           void connection.closed.then(() => {
             this.registry.release(connection);
             if (this.#primary === opening) this.#primary = undefined;
+            if (process.env.BERTH_SSH_DEBUG)
+              console.error(`[berth ssh] ${this.spec.name} connection closed; hosts ${this.hosts.size}`);
             if (this.hosts.size > 0) this.#watch();
           });
         },
@@ -168,7 +170,7 @@ export class SshMachine {
           this.spec.target.description,
         ]);
       const channel = await connection.exec(`cd ${shellQuote(directory)} && exec sh`, signal);
-      channel.once('close', done);
+      void channelStatus(channel).then(done);
       return channel;
     } catch (error) {
       done();
@@ -190,6 +192,10 @@ export class SshMachine {
     const periodMs = Math.max(250, Math.min(2_000, this.timeouts.machineLostAfterMs / 4));
     let probing = false;
     this.#watching = setInterval(() => {
+      if (process.env.BERTH_SSH_DEBUG)
+        console.error(
+          `[berth ssh] watching ${this.spec.name}: hosts ${this.hosts.size}, unreachable for ${Date.now() - (this.#unreachableSince ?? Date.now())} ms`,
+        );
       if (probing) return;
       if (this.hosts.size === 0) return this.#stopWatching();
       if (Date.now() - (this.#unreachableSince ?? Date.now()) >= this.timeouts.machineLostAfterMs) {
@@ -239,7 +245,6 @@ function collect(
   return new Promise((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    let exitCode = -1;
     const timer = setTimeout(() => {
       channel.close();
       reject(
@@ -251,24 +256,19 @@ function collect(
     }, timeoutMs);
     channel.on('data', (chunk: Buffer) => out.push(chunk));
     channel.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    let exited = false;
-    channel.once('exit', (code: number | null) => {
-      exited = true;
-      exitCode = code ?? -1;
-    });
-    channel.once('close', () => {
+    void channelStatus(channel).then((status) => {
       clearTimeout(timer);
-      if (!exited) {
+      if (!status) {
         // No exit status: the connection dropped under it; say nothing about the machine's state.
         reject(
-          new BackendUnavailableError(`The SSH channel to ${machine} closed before its command exited.`, [
+          new ChannelClosedError(`The SSH channel to ${machine} closed before its command exited.`, [
             machine,
           ]),
         );
         return;
       }
       resolve({
-        exitCode,
+        exitCode: status.code ?? -1,
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
       });
@@ -283,7 +283,7 @@ function channelTransport(channel: ClientChannel): AgentTransport {
   channel.stderr.on('data', (chunk: Buffer) => {
     if (diagnostics.length < 4096) diagnostics += chunk.toString('utf8');
   });
-  const drained = new Promise<void>((resolve) => channel.once('close', () => resolve()));
+  const drained = channelStatus(channel).then(() => undefined);
   channel.on('error', () => undefined); // a dropped channel surfaces as the session closing
   return {
     readable: channel,
