@@ -66,8 +66,6 @@ export class Placement {
               machine,
               AbortSignal.timeout(timeouts.connectTimeoutMs + timeouts.readyTimeoutMs),
             ).catch((error: unknown) => {
-              if (process.env.BERTH_SSH_DEBUG)
-                console.error(`[berth ssh] probe of ${machine.spec.name} failed`, error);
               failures.set(machine, error);
               return undefined;
             });

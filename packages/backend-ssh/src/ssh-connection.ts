@@ -143,8 +143,6 @@ export class SshConnection {
   }
 
   close(): void {
-    if (process.env.BERTH_SSH_DEBUG)
-      console.error(`[berth ssh] closing ${this.target.description}`, new Error().stack);
     this.client.end();
   }
 

@@ -113,8 +113,6 @@ export class SshMachine {
           void connection.closed.then(() => {
             this.registry.release(connection);
             if (this.#primary === opening) this.#primary = undefined;
-            if (process.env.BERTH_SSH_DEBUG)
-              console.error(`[berth ssh] ${this.spec.name} connection closed; hosts ${this.hosts.size}`);
             if (this.hosts.size > 0) this.#watch();
           });
         },
@@ -192,10 +190,6 @@ export class SshMachine {
     const periodMs = Math.max(250, Math.min(2_000, this.timeouts.machineLostAfterMs / 4));
     let probing = false;
     this.#watching = setInterval(() => {
-      if (process.env.BERTH_SSH_DEBUG)
-        console.error(
-          `[berth ssh] watching ${this.spec.name}: hosts ${this.hosts.size}, unreachable for ${Date.now() - (this.#unreachableSince ?? Date.now())} ms`,
-        );
       if (probing) return;
       if (this.hosts.size === 0) return this.#stopWatching();
       if (Date.now() - (this.#unreachableSince ?? Date.now()) >= this.timeouts.machineLostAfterMs) {
