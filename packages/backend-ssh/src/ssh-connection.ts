@@ -49,13 +49,33 @@ export interface ChannelStatus {
 }
 
 const statuses = new WeakMap<ClientChannel, Promise<ChannelStatus | undefined>>();
+const exits = new WeakMap<ClientChannel, Promise<ChannelStatus | undefined>>();
 
 function watchStatus(channel: ClientChannel): void {
   let status: ChannelStatus | undefined;
+  let exited: (status: ChannelStatus | undefined) => void = () => undefined;
+  exits.set(channel, new Promise((resolve) => (exited = resolve)));
   channel.once('exit', (code: number | null, signal?: string) => {
     status = { code, ...(signal ? { signal } : {}) };
+    exited(status);
   });
-  statuses.set(channel, new Promise((resolve) => channel.once('close', () => resolve(status))));
+  statuses.set(
+    channel,
+    new Promise((resolve) =>
+      channel.once('close', () => {
+        exited(status);
+        resolve(status);
+      }),
+    ),
+  );
+}
+
+/**
+ * Resolves as soon as the remote process exited (its status arrived), or the channel closed
+ * without one: sshd keeps a channel open while a background child still holds its pipes.
+ */
+export function channelExit(channel: ClientChannel): Promise<ChannelStatus | undefined> {
+  return exits.get(channel) ?? channelStatus(channel);
 }
 
 /** Resolves when `channel` (from `SshConnection.exec`) closed, with its exit status if it had one. */

@@ -20,7 +20,7 @@ import {
 } from '@berth/core';
 import { AgentHostRuntime } from '@berth/host-agent';
 import type { ClientChannel } from 'ssh2';
-import { channelStatus } from './ssh-connection.js';
+import { channelExit, channelStatus } from './ssh-connection.js';
 import type { SshMachine } from './ssh-machine.js';
 
 /** The file holding a host's labels, written once when it is created. */
@@ -37,10 +37,14 @@ export function leaseTagOf(hostId: string): string {
  */
 export function removeHostScript(hostId: string, directory: string): string {
   const marker = shellQuote(`BERTH_LEASE=${leaseTagOf(hostId)}.`);
+  // One grep over every environ (not a fork per process): a machine runs hundreds of processes.
   return [
-    'for __r in 1 2 3; do for __p in /proc/[0-9]*; do',
-    `  if tr '\\0' '\\n' < "$__p/environ" 2>/dev/null | grep -q -F -- ${marker}; then kill -9 "\${__p#/proc/}" 2>/dev/null; fi`,
-    'done; done',
+    `__m=${marker}`,
+    'for __r in 1 2 3; do',
+    '  __p=$(grep -l -a -F -- "$__m" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3)',
+    '  [ -z "$__p" ] && break',
+    '  kill -9 $__p 2>/dev/null',
+    'done',
     `rm -rf -- ${shellQuote(directory)}`,
   ].join('\n');
 }
@@ -246,7 +250,8 @@ export async function removeHostOn(
 function shellChannel(channel: ClientChannel): HostChannelV1 {
   channel.on('error', () => undefined);
   // No exit status at all: the connection dropped under a shell that may be fine.
-  const closed = channelStatus(channel).then((status): ChannelCloseInfoV1 => {
+  // The shell's exit, not the channel's close: a child it left may hold the pipes (and the channel) open.
+  const closed = channelExit(channel).then((status): ChannelCloseInfoV1 => {
     if (!status) return { transportDropped: true, error: new Error('the SSH channel closed') };
     if (status.code === null)
       return { error: new Error(`the shell was killed by ${status.signal ?? 'a signal'}`) };
