@@ -154,6 +154,14 @@ describe.skipIf(!fleet)(`ssh pools (${missing ?? 'real sshd fleet'})`, () => {
         } finally {
           await fresh.release();
         }
+        // The machine answers again: it is retried in the background and placement counts it again.
+        await undo();
+        undo = undefined;
+        const back = Date.now() + 20_000;
+        while ((await backend.machineLoads())[machineName] === -1 && Date.now() < back) {
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+        expect((await backend.machineLoads())[machineName]).toBeGreaterThanOrEqual(0);
       } finally {
         await undo?.();
         await pool.close({ forceRemove: true, timeoutMs: 20_000 }).catch(() => undefined);

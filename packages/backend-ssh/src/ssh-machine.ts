@@ -2,16 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { BackendUnavailableError, BerthError, CapabilityUnsupportedError, shellQuote } from '@berth/core';
 import { AgentLink, type AgentTransport } from '@berth/host-agent';
 import type { ClientChannel } from 'ssh2';
+import { ChannelClosedError, channelTransport, collect, type RunResult } from './channel-io.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { ResolvedMachine } from './resolve-machines.js';
 import { channelStatus, type SshConnection } from './ssh-connection.js';
 import type { SshTimeouts, SshTransportMode } from './ssh-options.js';
 
-export interface RunResult {
-  readonly exitCode: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type { RunResult } from './channel-io.js';
 
 /**
  * One machine of the inventory as this backend uses it: a counted primary connection, one
@@ -27,6 +24,7 @@ export class SshMachine {
   #unreachableSince: number | undefined;
   #watching: ReturnType<typeof setInterval> | undefined;
   #lost: string | undefined;
+  #recovering: ReturnType<typeof setInterval> | undefined;
   readonly #lanes = new Map<number, { connection: Promise<SshConnection>; channels: number }>();
 
   constructor(
@@ -96,6 +94,10 @@ export class SshMachine {
         this.spec.target.description,
       ]);
     }
+    return this.#open(signal);
+  }
+
+  async #open(signal?: AbortSignal): Promise<SshConnection> {
     for (;;) {
       const current = this.#primary;
       if (current) {
@@ -196,6 +198,7 @@ export class SshMachine {
         this.#stopWatching();
         this.#lost = `unreachable for more than ${this.timeouts.machineLostAfterMs} ms (machineLostAfterMs)`;
         for (const listener of [...this.#lostListeners]) listener(this.#lost);
+        this.#recover();
         return;
       }
       probing = true;
@@ -211,6 +214,34 @@ export class SshMachine {
     this.#watching.unref();
   }
 
+  /**
+   * A lost machine is tried again every `machineLostAfterMs` (at least 1 s), in the background:
+   * once it answers, placement uses it again (the hosts it lost stay lost).
+   */
+  #recover(): void {
+    let probing = false;
+    this.#recovering = setInterval(
+      () => {
+        if (probing) return;
+        probing = true;
+        this.#open(AbortSignal.timeout(this.timeouts.connectTimeoutMs + this.timeouts.readyTimeoutMs))
+          .then(
+            () => {
+              this.#lost = undefined;
+              if (this.#recovering) clearInterval(this.#recovering);
+              this.#recovering = undefined;
+            },
+            () => undefined,
+          )
+          .finally(() => {
+            probing = false;
+          });
+      },
+      Math.max(1_000, this.timeouts.machineLostAfterMs),
+    );
+    this.#recovering.unref();
+  }
+
   #stopWatching(): void {
     if (this.#watching) clearInterval(this.#watching);
     this.#watching = undefined;
@@ -219,6 +250,8 @@ export class SshMachine {
   /** The machine may be used again (a later backend call after `lost`). */
   close(): void {
     this.#stopWatching();
+    if (this.#recovering) clearInterval(this.#recovering);
+    this.#recovering = undefined;
     this.agent.close();
     void this.#primary?.then(
       (connection) => this.registry.release(connection),
@@ -226,64 +259,4 @@ export class SshMachine {
     );
     this.#primary = undefined;
   }
-}
-
-class ChannelClosedError extends BackendUnavailableError {}
-
-function collect(
-  channel: ClientChannel,
-  stdin: Uint8Array | undefined,
-  timeoutMs: number,
-  machine: string,
-): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const timer = setTimeout(() => {
-      channel.close();
-      reject(
-        new BackendUnavailableError(
-          `A control command on ${machine} took longer than ${timeoutMs} ms (requestTimeoutMs).`,
-          [machine],
-        ),
-      );
-    }, timeoutMs);
-    channel.on('data', (chunk: Buffer) => out.push(chunk));
-    channel.stderr.on('data', (chunk: Buffer) => err.push(chunk));
-    void channelStatus(channel).then((status) => {
-      clearTimeout(timer);
-      if (!status) {
-        // No exit status: the connection dropped under it; say nothing about the machine's state.
-        reject(
-          new ChannelClosedError(`The SSH channel to ${machine} closed before its command exited.`, [
-            machine,
-          ]),
-        );
-        return;
-      }
-      resolve({
-        exitCode: status.code ?? -1,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-      });
-    });
-    channel.end(stdin ? Buffer.from(stdin) : undefined);
-  });
-}
-
-/** The agent's stdio over one exec channel. */
-function channelTransport(channel: ClientChannel): AgentTransport {
-  let diagnostics = '';
-  channel.stderr.on('data', (chunk: Buffer) => {
-    if (diagnostics.length < 4096) diagnostics += chunk.toString('utf8');
-  });
-  const drained = channelStatus(channel).then(() => undefined);
-  channel.on('error', () => undefined); // a dropped channel surfaces as the session closing
-  return {
-    readable: channel,
-    writable: channel,
-    destroy: () => channel.close(),
-    diagnostics: () => diagnostics,
-    drained,
-  };
 }
