@@ -7,7 +7,8 @@
 # Each machine mN (N = 1..3) is Debian's sshd in its own network namespace `berth-ssh-mN`, joined
 # to the root namespace by a veth pair (`berth-ssh-hN` here, `berth-ssh-nN` there) on 10.231.N.0/30:
 # this side 10.231.N.1, the machine 10.231.N.2:22. Each sshd also runs in its own mount namespace
-# with a private /srv/berth-ssh (its "disk"), so one machine's workspaces are not another's.
+# with a private /srv/berth-ssh (its "disk"), so one machine's workspaces are not another's, and a
+# noexec /srv/berth-ssh-noexec.
 # m1 has `MaxSessions 10` (sshd's default, stated); `MaxStartups` stays at its default everywhere.
 # A jump host sshd listens on 127.0.0.1:2231 in the root namespace.
 #
@@ -100,11 +101,12 @@ for n in "${MACHINES[@]}"; do
   max_sessions=10
   write_config "m$n" "10.231.$n.2" 22 "$max_sessions"
   mkdir -p "$STATE/m$n/srv" && chmod 1777 "$STATE/m$n/srv"
-  mkdir -p /srv/berth-ssh
+  mkdir -p /srv/berth-ssh /srv/berth-ssh-noexec
   if ! alive "m$n"; then
-    # Its own mount namespace: /srv/berth-ssh is this machine's alone.
+    # Its own mount namespace: /srv/berth-ssh is this machine's alone, and /srv/berth-ssh-noexec a
+    # noexec tmpfs (where berth-agent cannot run: the plain-sh fallback's test root).
     ip netns exec "$ns" setsid unshare --mount --propagation private sh -c \
-      "mount --bind '$STATE/m$n/srv' /srv/berth-ssh && exec /usr/sbin/sshd -f '$CACHE/run/m$n.sshd_config' -E '$CACHE/run/m$n.log'" \
+      "mount --bind '$STATE/m$n/srv' /srv/berth-ssh && mount -t tmpfs -o noexec,nosuid,mode=1777,size=64m berth-ssh-noexec /srv/berth-ssh-noexec && exec /usr/sbin/sshd -f '$CACHE/run/m$n.sshd_config' -E '$CACHE/run/m$n.log'" \
       </dev/null >/dev/null 2>&1
   fi
 done
@@ -134,6 +136,7 @@ cat >"$CACHE/fleet.json" <<EOF
   "user": "$USER_NAME",
   "password": "$PASSWORD",
   "root": "/srv/berth-ssh",
+  "noexecRoot": "/srv/berth-ssh-noexec",
   "machines": [
     { "name": "m1", "host": "10.231.1.2", "port": 22, "namespace": "berth-ssh-m1", "link": "berth-ssh-h1", "maxSessions": 10 },
     { "name": "m2", "host": "10.231.2.2", "port": 22, "namespace": "berth-ssh-m2", "link": "berth-ssh-h2" },

@@ -91,6 +91,33 @@ describe.skipIf(!fleet)(`ssh pools (${missing ?? 'real sshd fleet'})`, () => {
     }
   });
 
+  it("transport 'auto' falls back to plain sh channels where the agent cannot run (noexec root), and says why", async () => {
+    const backend = fleetBackend(f, { only: ['m3'], root: f.noexecRoot });
+    const pool = await createPool({
+      backend,
+      poolId: unique('noexec'),
+      persist: false,
+      maxHosts: 1,
+      slotsPerHost: 2,
+    });
+    try {
+      const slot = await pool.acquire();
+      expect((await slot.exec('echo through sh')).stdout).toBe('through sh\n');
+      await slot.writeFile('a.txt', 'kept');
+      expect((await slot.exec('cat a.txt')).stdout).toBe('kept');
+      await slot.release();
+      const host = await backend.attachHost(
+        (await backend.listHosts({ 'berth.pool': unique('noexec') }))[0]!,
+      );
+      expect(host.transport.kind).toBe('sh');
+      expect(host.transport.reason ?? '').not.toBe('');
+      await host.disconnect();
+    } finally {
+      await pool.close({ forceRemove: true });
+      await backend.dispose();
+    }
+  });
+
   for (const fault of ['blackhole', 'link down'] as const) {
     it(`${fault} mid-command: a typed error within the bounds, and a replacement on another machine`, async () => {
       const poolId = unique(fault.replace(' ', '-'));
