@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: prints one JSON object per line, `{name, value, unit, baseline?, ratio?}`.
  * Sections whose engine is unreachable print why on stderr and are left out.
- * Usage: npm run bench [-- local docker nomad modal]
+ * Usage: npm run bench [-- local docker nomad modal ssh]
  */
 import type { BenchResult } from './bench-result.js';
 import { benchLocal } from './local.js';
@@ -18,6 +18,7 @@ const sections: Record<string, () => Promise<BenchResult[]>> = {
   'docker-slot': async () => (await import('./docker-slot.js')).benchDockerSlot(),
   nomad: async () => (await import('./nomad.js')).benchNomad(),
   modal: async () => (await import('./modal.js')).benchModal(),
+  ssh: async () => (await import('./ssh.js')).benchSsh(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => arg in sections);

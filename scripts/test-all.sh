@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every engine the tests need (Node 24, dockerd + local test images, a Nomad agent built
-# from its Go module, Go and qemu-user-static for berth-agent) and runs the whole test suite.
+# from its Go module, Go and qemu-user-static for berth-agent, a fleet of sshd machines) and runs the whole test suite.
 # This is what CI runs (`.ci/run`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,9 @@ scripts/start-nomad.sh
 scripts/start-nomad-acl.sh
 step "nomad cluster (one server, two clients in berth-nc-* network namespaces)"
 scripts/start-nomad-cluster.sh
+
+step "ssh fleet (sshd machines in berth-ssh-* network namespaces)"
+scripts/start-ssh-fleet.sh
 
 step "agent toolchain (Go for berth-agent, qemu-user-static for its arm64 build)"
 scripts/setup-agent-tools.sh

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { LocalModal } from '../packages/backend-modal/src/testing/index.js';
 import { nomadAvailable } from './fixtures/nomad-agent.js';
 import { clusterAvailable } from './fixtures/nomad-cluster.js';
+import { loadFleet } from './fixtures/ssh-fleet.js';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -24,6 +25,7 @@ async function example(file: string, env: NodeJS.ProcessEnv = {}): Promise<strin
 
 const nomad = await nomadAvailable('examples');
 const cluster = await clusterAvailable('examples');
+const { fleet } = loadFleet();
 
 describe('examples', () => {
   it('quickstart.ts (local backend)', async () => {
@@ -79,6 +81,21 @@ describe('examples', () => {
       });
       expect(output).toMatch(/^3 hosts on 2 node\(s\): berth-nc-c1, berth-nc-c2$/m);
       expect(output).toMatch(/timed out: true, exit 124; the slot still works:/);
+    },
+  );
+
+  it.skipIf(!fleet)(
+    'ssh-fleet.ts (the sshd fleet, configured from the environment as the README shows)',
+    async () => {
+      const f = fleet!;
+      const output = await example('ssh-fleet.ts', {
+        BERTH_SSH_HOSTS: f.machines.map((machine) => `${f.user}@${machine.host}`).join(','),
+        BERTH_SSH_KEY: f.keys.plain,
+        BERTH_SSH_KNOWN_HOSTS: f.knownHosts,
+        BERTH_SSH_ROOT: f.root,
+      });
+      for (const machine of f.machines) expect(output).toContain(` on ${machine.host}`);
+      expect(output).toMatch(/timed out: true, exit 124; the slot still works: yes/);
     },
   );
 });

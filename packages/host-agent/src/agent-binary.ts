@@ -98,6 +98,21 @@ export function agentBinary(arch: AgentArch): AgentBinary {
   return binary;
 }
 
+/**
+ * `binary` installed under another parent than `/.berth` (`<parent>/agent-<hash prefix>`): for
+ * hosts where the backend's user cannot write at `/` (an SSH login as a normal user). Same bytes,
+ * same hash-named directory, so versions still never overwrite each other.
+ */
+export function agentBinaryUnder(binary: AgentBinary, parent: string): AgentBinary {
+  const installDirectory = `${parent.replace(/\/+$/, '')}/agent-${binary.sha256.slice(0, 16)}`;
+  return {
+    ...binary,
+    installDirectory,
+    installPath: `${installDirectory}/${AGENT_FILE_NAME}`,
+    tarball: (directory = installDirectory.replace(/^\/+/, '')) => binary.tarball(directory),
+  };
+}
+
 /** A tar of `directory/berth-agent` and each directory above it, root-owned and world-executable. */
 async function packTar(directory: string, bytes: Buffer): Promise<Buffer> {
   const pack = tar.pack();

@@ -1,5 +1,5 @@
 import { BerthError, CapabilityUnsupportedError, InternalError, raceAbort } from '@berth/core';
-import { type AgentBinary, agentArchOf, agentBinary } from './agent-binary.js';
+import { type AgentBinary, agentArchOf, agentBinary, agentBinaryUnder } from './agent-binary.js';
 import {
   AgentIntegrityError,
   AgentStartError,
@@ -59,6 +59,11 @@ export interface AgentLinkOptions {
   readonly installed?: AgentBinary | undefined;
   /** Why `off` was chosen, for `state.reason` (default "the agent is turned off"). */
   readonly offReason?: string;
+  /**
+   * Where the hash-named agent directory goes instead of `/.berth` (`<installParent>/agent-<hash>`):
+   * for hosts whose user cannot write at `/` (SSH logins as a normal user).
+   */
+  readonly installParent?: string;
 }
 
 /** Failures that say nothing about the agent: the host or its engine is the problem. */
@@ -214,6 +219,7 @@ export class AgentLink {
         `No agent build for ${platform.os}/${platform.arch}; Berth ships linux/amd64 and linux/arm64.`,
       );
     }
-    return agentBinary(arch);
+    const binary = agentBinary(arch);
+    return this.#options.installParent ? agentBinaryUnder(binary, this.#options.installParent) : binary;
   }
 }

@@ -5,6 +5,7 @@ export {
   type AgentBinary,
   agentArchOf,
   agentBinary,
+  agentBinaryUnder,
 } from './agent-binary.js';
 export { AgentHostRuntime, type AgentHostRuntimeOptions } from './agent-host-runtime.js';
 export {

@@ -41,7 +41,7 @@ export interface BackendLookup {
 }
 
 /** Backends Berth ships; `local` is built into core. */
-export const KNOWN_BACKENDS: readonly string[] = ['local', 'docker', 'nomad', 'modal'];
+export const KNOWN_BACKENDS: readonly string[] = ['local', 'docker', 'nomad', 'modal', 'ssh'];
 
 const NAME = /^[a-z][a-z0-9-]*$/;
 
