@@ -1,4 +1,7 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import {
+  berthHome,
   CapabilityUnsupportedError,
   LABEL,
   type LabelSelectorV1,
@@ -62,6 +65,8 @@ export async function reapCommand(
     const holders = new Map<string, string>();
     const pools = new Set(descriptors.map((host) => host.labels[LABEL.pool] ?? ''));
     if (flags.pool !== undefined) pools.add(flags.pool);
+    // Pools whose hosts are all gone still leave the records of SIGKILLed processes behind.
+    else for (const pool of await recordedPoolIds(env)) pools.add(pool);
     for (const pool of pools) {
       if (!pool) continue;
       for (const record of await store.listProcesses(pool, { signal }).catch(() => [])) {
@@ -141,4 +146,10 @@ export async function reapCommand(
       `${deadRecords} record${deadRecords === 1 ? '' : 's'} of dead pool processes ${flags.dryRun ? 'would be' : 'were'} removed.`,
     );
   return failed.length > 0 ? EXIT.partial : EXIT.ok;
+}
+
+/** The pool ids with a directory under `$BERTH_HOME/pools` (none when it does not exist). */
+async function recordedPoolIds(env: Env): Promise<string[]> {
+  const entries = await readdir(path.join(berthHome(env), 'pools'), { withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
 }
