@@ -49,3 +49,28 @@ describe('berth reap and process records', () => {
     expect(readdirSync(path.join(home, 'pools'))).not.toContain(pool);
   });
 });
+
+describe('berth exec next to the program running the pool', () => {
+  it("refuses (exit 3, SPEC_MISMATCH) to start a pool that would replace another spec's warm hosts; --replace does", async () => {
+    const pool = uniquePoolId('spec');
+    const production = cleanEnv({ ...localEnv, BERTH_POOL_ID: pool, BERTH_SLOTS_PER_HOST: '2' });
+    const operator = cleanEnv({ ...localEnv, BERTH_POOL_ID: pool, BERTH_SLOTS_PER_HOST: '1' });
+    const hostIds = async () =>
+      (
+        JSON.parse((await berth(['hosts', '--pool', pool, '--json'], production)).stdout) as {
+          hosts: { id: string }[];
+        }
+      ).hosts.map((host) => host.id);
+    expect((await berth(['exec', '-q', '--', 'true'], production)).code).toBe(0);
+    const warm = await hostIds();
+    expect(warm).toHaveLength(1); // persist: the warm host stays for the next process
+    const refused = await berth(['exec', '-q', '--', 'true'], operator);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(new RegExp(`${warm[0]}.*--replace.*\\[SPEC_MISMATCH\\]$`, 'm'));
+    expect(await hostIds()).toEqual(warm);
+    expect((await berth(['exec', '-q', '--replace', '--', 'true'], operator)).code).toBe(0);
+    expect(await hostIds()).not.toContain(warm[0]);
+    await berth(['reap', '--pool', pool, '--force'], operator);
+  });
+});
