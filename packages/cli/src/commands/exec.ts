@@ -51,6 +51,8 @@ export async function execCommand(
         host: options.host,
         poolId: flags.pool,
         from: import.meta.url,
+        // The first Ctrl-C while the pool starts (sweep, host creation) aborts the start cleanly.
+        signal,
         // The CLI handles Ctrl-C itself: the command is killed, the slot released, then the pool closed.
         handleSignals: false,
         on: progress.listeners,
