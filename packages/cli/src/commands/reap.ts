@@ -5,8 +5,6 @@ import {
   CapabilityUnsupportedError,
   LABEL,
   type LabelSelectorV1,
-  numberFrom,
-  POOL_ENV,
   poolSelector,
   sanitizeLabelValue,
 } from '@berth/core';
@@ -15,7 +13,7 @@ import { EXIT } from '../exit-codes.js';
 import type { Output } from '../output.js';
 import { recordLiveness } from '../owner-liveness.js';
 import { readHostClaim } from '../read-host-claim.js';
-import { DEFAULT_REAP_RULES, decideReap } from '../reap-plan.js';
+import { decideReap, reapTimings } from '../reap-plan.js';
 import { renderTable } from '../table.js';
 
 export interface ReapFlags {
@@ -45,7 +43,7 @@ export async function reapCommand(
   output: Output,
   signal: AbortSignal,
 ): Promise<number> {
-  const { backend } = await backendFor(env);
+  const { backend, options } = await backendFor(env);
   const entries: ReapEntry[] = [];
   let deadRecords = 0;
   try {
@@ -81,8 +79,7 @@ export async function reapCommand(
       }
     }
     const rules = {
-      ...DEFAULT_REAP_RULES,
-      idleTimeoutMs: numberFrom(env, POOL_ENV.idleTimeoutMs) ?? DEFAULT_REAP_RULES.idleTimeoutMs,
+      ...reapTimings(options),
       now: Date.now(),
       force: flags.force === true,
       olderThanMs: flags.olderThanMs,

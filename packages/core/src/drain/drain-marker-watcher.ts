@@ -19,7 +19,7 @@ export interface MarkerDrain {
 }
 
 /**
- * The rules of §13 for one reading, as a pure function: absent → no drain; present → drain in its
+ * The rules of docs/architecture.md §13 for one reading, as a pure function: absent → no drain; present → drain in its
  * mode; corrupt or unreadable → drain in the pool's default mode; the store could not be asked
  * (unknown) → keep what was last known.
  */

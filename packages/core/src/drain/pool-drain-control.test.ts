@@ -16,7 +16,7 @@ const present = (mode: DrainMode, requestedAt = '2026-01-01T00:00:00.000Z'): Dra
   marker: { action: 'drain', mode, requestedAt, principal: 'ops@box' },
 });
 
-describe('decideMarkerDrain (§13 rules for one reading)', () => {
+describe('decideMarkerDrain (docs/architecture.md §13 rules for one reading)', () => {
   it('absent → no drain, whatever was before', () => {
     expect(decideMarkerDrain({ mode: 'wait', seen: 'x' }, { state: 'absent' }, 'wait')).toBeUndefined();
   });
