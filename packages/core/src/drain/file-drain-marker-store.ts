@@ -54,6 +54,8 @@ export class FileDrainMarkerStore implements DrainMarkerStoreV1 {
     const file = this.markerPath(poolId);
     try {
       await rm(file);
+      // No empty directory per pool id left behind (records of live processes keep it).
+      await rmdir(path.dirname(file)).catch(() => undefined);
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
