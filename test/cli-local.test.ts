@@ -3,12 +3,13 @@
  * records whose pool has no host left, `exec` exit codes (124, 125, 130, 3) and the refusal to
  * start a pool whose warm hosts were made from another spec.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MACHINE_IDENTITY } from '@berth/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, berth, cleanEnv, uniquePoolId } from './fixtures/cli-helpers.js';
+import { assertBuilt, BIN, berth, cleanEnv, uniquePoolId } from './fixtures/cli-helpers.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'berth-cli-local-'));
 const home = path.join(scratch, 'home');
@@ -72,5 +73,51 @@ describe('berth exec next to the program running the pool', () => {
     expect((await berth(['exec', '-q', '--replace', '--', 'true'], operator)).code).toBe(0);
     expect(await hostIds()).not.toContain(warm[0]);
     await berth(['reap', '--pool', pool, '--force'], operator);
+  });
+});
+
+describe('berth exec exit codes (local)', () => {
+  const pool = uniquePoolId('codes');
+  // One slot: a second exec can only run once the first one released it.
+  const env = cleanEnv({ ...localEnv, BERTH_POOL_ID: pool, BERTH_MAX_HOSTS: '1', BERTH_SLOTS_PER_HOST: '1' });
+  afterAll(async () => {
+    await berth(['resume', '--pool', pool], env);
+    await berth(['reap', '--pool', pool, '--force'], env);
+  });
+
+  it('124: --timeout kills the command, says EXEC_TIMEOUT', async () => {
+    const run = await berth(['exec', '-q', '--timeout', '300ms', '--', 'sleep', '30'], env);
+    expect(run.code).toBe(124);
+    expect(run.stderr).toMatch(/timed out.*\[EXEC_TIMEOUT\]/);
+  });
+
+  it('130: SIGINT kills the remote command and releases the slot', async () => {
+    const child = spawn(
+      process.execPath,
+      [BIN, 'exec', '-q', '--', 'sh', '-c', 'echo started; exec sleep 30'],
+      {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    await new Promise<void>((resolve) =>
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => chunk.includes('started') && resolve()),
+    );
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    clearTimeout(guard);
+    // The only slot was released: the next exec gets it at once.
+    const next = await berth(['exec', '-q', '--acquire-timeout', '10s', '--', 'echo', 'next'], env);
+    expect(next).toMatchObject({ code: 0, stdout: 'next\n' });
+  });
+
+  it('125: Berth fails around the command (the pool is drained, fail mode): the code is printed', async () => {
+    expect((await berth(['drain', '--pool', pool, '--mode', 'fail'], env)).code).toBe(0);
+    const run = await berth(['exec', '-q', '--', 'echo', 'never'], env);
+    expect(run.code).toBe(125);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim()).toMatch(/^berth: .*berth resume --pool .*\[POOL_DRAINING\]$/);
   });
 });
