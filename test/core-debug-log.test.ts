@@ -53,6 +53,10 @@ describe('BERTH_DEBUG (local backend, a real child process)', () => {
     line('host .* creating a default host failed \\(attempt 1\\): INTERNAL: .*; next creation in ≥ 500 ms');
     line('host .* creating a default host failed \\(attempt 2\\): INTERNAL: .*; next creation in ≥ 1000 ms');
     line('pool .* scaled up: default has 2 host\\(s\\)');
+    line('pool .* drain \\(fail\\) requested by marker from ops@box, requested at \\S+Z$');
+    line('pool .* resumed: marker stopped asking to drain');
+    line('pool .* drain \\(wait\\) requested by api$');
+    line('pool .* resumed: api stopped asking to drain');
     // `exec` is not part of `1`: no line per command.
     expect(stderr).not.toMatch(/^berth:exec/m);
     expect(stderr).not.toContain(secret);

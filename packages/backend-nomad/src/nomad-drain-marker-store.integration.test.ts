@@ -1,7 +1,8 @@
 /**
  * Drain markers in Nomad Variables against the real dev agent: written atomically and read back,
  * removal idempotent, process records listed per pool, a corrupt variable read as present, and an
- * agent that cannot be reached read as `unknown` (pools keep what they knew). Skips (saying why)
+ * agent that cannot be reached read as `unknown` (pools keep what they knew), one that refuses
+ * (403, the ACL agent without a token) as `unknown` and `forbidden`. Skips (saying why)
  * when no agent answers, unless CI is set.
  */
 import { randomBytes } from 'node:crypto';
@@ -93,3 +94,29 @@ describe.skipIf(!available)('NomadDrainMarkerStore (real agent)', () => {
     await nowhere.close();
   });
 });
+
+const aclAgent = await fetch('http://127.0.0.1:4746/v1/status/leader', {
+  signal: AbortSignal.timeout(3_000),
+}).then(
+  (response) => response.ok,
+  () => false,
+);
+if (!aclAgent && !process.env.CI)
+  console.warn('skipping the 403 case: no ACL agent on 127.0.0.1:4746 (scripts/start-nomad-acl.sh)');
+
+describe.skipIf(!aclAgent && !process.env.CI)(
+  'NomadDrainMarkerStore against the ACL agent, without a token',
+  () => {
+    it('a 403 reads as unknown and forbidden (a configuration problem, not an outage), never throws', async () => {
+      const anonymous = new NomadClient({ address: 'http://127.0.0.1:4746', env: {}, retries: 0 });
+      try {
+        const reading = await new NomadDrainMarkerStore(anonymous).read('berth-cli-forbidden', {
+          signal: AbortSignal.timeout(10_000),
+        });
+        expect(reading).toMatchObject({ state: 'unknown', forbidden: true });
+      } finally {
+        await anonymous.close();
+      }
+    });
+  },
+);

@@ -1,4 +1,5 @@
 import {
+  AuthenticationError,
   type DrainMarkerReadingV1,
   type DrainMarkerStoreV1,
   type DrainMarkerV1,
@@ -21,10 +22,11 @@ export function variableSegment(value: string): string {
 }
 
 /**
- * Drain markers in Nomad Variables (§13), so every machine whose pools talk to one Nomad cluster
+ * Drain markers in Nomad Variables (docs/architecture.md §13), so every machine whose pools talk to one Nomad cluster
  * drains together. A variable write is atomic (readers see the old items or the new ones). Reads
  * never throw: no variable is absent, an item that does not parse is corrupt (present), and an
- * agent that cannot be asked (down, forbidden) is `unknown`: pools keep what they last knew.
+ * agent that cannot be asked (down) is `unknown`: pools keep what they last knew; a token without
+ * variable permission (401/403) is `unknown` and `forbidden`: the file store carries on alone.
  */
 export class NomadDrainMarkerStore implements DrainMarkerStoreV1 {
   constructor(
@@ -52,7 +54,10 @@ export class NomadDrainMarkerStore implements DrainMarkerStoreV1 {
       return parseDrainMarker(text);
     } catch (error) {
       if (NotFoundError.isInstance(error)) return { state: 'absent' };
-      return { state: 'unknown', reason: error instanceof Error ? error.message : String(error) };
+      const reason = error instanceof Error ? error.message : String(error);
+      // 401/403 is configuration, not an outage: say so, so the combined store stops asking.
+      if (AuthenticationError.isInstance(error)) return { state: 'unknown', reason, forbidden: true };
+      return { state: 'unknown', reason };
     }
   }
 

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type DrainProcessRecordV1, LABEL, MACHINE_IDENTITY } from '@berth/core';
+import { type DrainProcessRecordV1, HostLostError, LABEL, MACHINE_IDENTITY } from '@berth/core';
 import { describe, expect, it } from 'vitest';
 import { formatDuration, parseDuration } from './duration.js';
-import { describeFailure, EXIT } from './exit-codes.js';
+import { describeFailure, EXIT, ExecFailure } from './exit-codes.js';
 import { buildHostRows, summarizeSlots } from './host-rows.js';
 import type { Output } from './output.js';
 import { buildProgram, run } from './program.js';
@@ -112,6 +112,17 @@ describe('program', () => {
     );
     expect(failure.exitCode).toBe(EXIT.configuration);
     expect(failure.line).toMatch(/BERTH_BACKEND.*\[INVALID_OPTIONS\]$/);
+  });
+  it('exec: a configuration error exits 3 like every command; a failure around the command 125', async () => {
+    const failure = describeFailure(
+      await run(['exec', '--pool', 'p', '--', 'true'], { output: capture(), signal, env: {} }).catch(
+        (error) => error,
+      ),
+    );
+    expect(failure.line).toMatch(/BERTH_BACKEND.*\[INVALID_OPTIONS\]$/);
+    expect(failure.exitCode).toBe(EXIT.configuration);
+    const lost = describeFailure(new ExecFailure(new HostLostError('h1', 'the host went away')));
+    expect(lost.exitCode).toBe(EXIT.execFailed);
   });
 });
 

@@ -6,6 +6,7 @@ import {
   defaultDrainMarkerStore,
   FileDrainMarkerStore,
   POOL_ENV,
+  type PoolOptions,
   poolOptionsFromEnv,
 } from '@berth/core';
 
@@ -30,9 +31,11 @@ export function environmentFor(flags: GlobalFlags, base: Env = process.env): Env
  * (its `BERTH_<NAME>_*` variables and the engine's own), found from the current directory and
  * from this CLI's own dependencies. Fails closed like `poolFromEnv`.
  */
-export async function backendFor(env: Env): Promise<{ backend: BackendV1; host: unknown }> {
+export async function backendFor(
+  env: Env,
+): Promise<{ backend: BackendV1; host: unknown; options: PoolOptions }> {
   const options = await poolOptionsFromEnv(env, { from: import.meta.url });
-  return { backend: options.backend, host: options.host };
+  return { backend: options.backend, host: options.host, options };
 }
 
 /**

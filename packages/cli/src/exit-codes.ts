@@ -38,7 +38,7 @@ export class CliError extends Error {
   }
 }
 
-/** `exec` failed around the command: exit 125 whatever the code (usage errors stay 2). */
+/** `exec` failed around the command: exit 125 (usage errors stay 2, configuration errors 3). */
 export class ExecFailure extends Error {
   constructor(readonly failure: unknown) {
     super('exec failed');
@@ -50,7 +50,8 @@ export class ExecFailure extends Error {
 export function describeFailure(error: unknown): { line: string; exitCode: number } {
   if (error instanceof ExecFailure) {
     const inner = describeFailure(error.failure);
-    return { line: inner.line, exitCode: inner.exitCode === EXIT.usage ? EXIT.usage : EXIT.execFailed };
+    const kept: number[] = [EXIT.usage, EXIT.configuration];
+    return { line: inner.line, exitCode: kept.includes(inner.exitCode) ? inner.exitCode : EXIT.execFailed };
   }
   if (error instanceof CliError)
     return { line: `berth: ${error.message} [${error.code}]`, exitCode: error.exitCode };

@@ -161,6 +161,7 @@ export function buildProgram(context: RunContext, setExitCode: (code: number) =>
       durationOption('--acquire-timeout'),
     )
     .option('-q, --quiet', 'no progress output')
+    .option('--replace', "start even when the pool's hosts were made from another spec (they are replaced)")
     .argument('<command...>', 'the command and its arguments (after --)')
     .action(
       async (
@@ -172,6 +173,7 @@ export function buildProgram(context: RunContext, setExitCode: (code: number) =>
           timeout?: number;
           acquireTimeout?: number;
           quiet?: boolean;
+          replace?: boolean;
         },
         command: Command,
       ) => {

@@ -9,8 +9,10 @@ export type ClaimReading =
 const READ_TIMEOUT_MS = 15_000;
 
 /**
- * Reads `<workspaceRoot>/.berth/owner` (core's claim file) through one shell channel, then lets the
- * host go without touching it: attach, `cat`, disconnect.
+ * Reads `<workspaceRoot>/.berth/owner` (core's claim file), then lets the host go without touching
+ * it: attach, `cat`, disconnect. With one-shot exec (`capabilities.oneShotExec`) the `cat` runs as
+ * one argv, with no shell channel: on Modal a channel would install and start berth-agent in every
+ * sandbox (and reset its idle timeout) for a command that changes nothing.
  */
 export async function readHostClaim(
   backend: BackendV1,
@@ -23,12 +25,18 @@ export async function readHostClaim(
   let host: Awaited<ReturnType<NonNullable<BackendV1['attachHost']>>> | undefined;
   try {
     host = await backend.attachHost(descriptor, { signal: bounded });
+    const claimFile = path.join(host.workspaceRoot, '.berth', 'owner');
+    if (backend.capabilities.oneShotExec && host.run) {
+      const result = await host.run(['cat', claimFile], { signal: bounded, maxOutputBytes: 64 * 1024 });
+      // No claim file: `cat` fails, and the host was never claimed.
+      const text = result.exitCode === 0 ? Buffer.from(result.stdout).toString('utf8') : '';
+      return { readable: true, claim: parseClaim(text) };
+    }
     const channel = await host.openChannel({ signal: bounded });
     const chunks: Buffer[] = [];
     channel.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
     channel.stderr.resume();
-    const file = path.join(host.workspaceRoot, '.berth', 'owner');
-    channel.stdin.end(`cat ${shellQuote(file)} 2>/dev/null; exit 0\n`);
+    channel.stdin.end(`cat ${shellQuote(claimFile)} 2>/dev/null; exit 0\n`);
     const aborted = new Promise<never>((_, reject) => {
       if (bounded.aborted) reject(new Error('timed out'));
       bounded.addEventListener('abort', () => reject(new Error('timed out reading the claim')), {

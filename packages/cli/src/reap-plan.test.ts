@@ -1,6 +1,14 @@
-import { CURRENT_OWNER, type HostDescriptorV1, LABEL, MACHINE_IDENTITY } from '@berth/core';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  CURRENT_OWNER,
+  createLocalBackend,
+  type HostDescriptorV1,
+  LABEL,
+  MACHINE_IDENTITY,
+} from '@berth/core';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_REAP_RULES, decideReap, type ReapRules } from './reap-plan.js';
+import { DEFAULT_REAP_RULES, decideReap, type ReapRules, reapTimings } from './reap-plan.js';
 
 const now = 10 * 86_400_000;
 // A pid that cannot be running (above Linux's pid_max), on this machine: provably dead.
@@ -88,5 +96,19 @@ describe('decideReap: what the reaper would do, from outside every pool', () => 
     expect(
       decideReap(creating, { readable: false, why: 'stopped' }, undefined, { ...rules, force: true }).action,
     ).toBe('keep');
+  });
+});
+
+describe('reapTimings', () => {
+  const backend = createLocalBackend({ baseDirectory: path.join(os.tmpdir(), 'berth-reap-timings') });
+  it("are a pool's own: core's defaults (DEFAULT_REAP_RULES stays equal to them) and the BERTH_* values", () => {
+    expect(reapTimings({ backend })).toEqual(DEFAULT_REAP_RULES);
+    expect(reapTimings({ backend, idleTimeoutMs: 1_000 })).toEqual({
+      ...DEFAULT_REAP_RULES,
+      idleTimeoutMs: 1_000,
+    });
+  });
+  it('follow leaseTtlMs for the grace when none is given, as a pool does', () => {
+    expect(reapTimings({ backend, leaseTtlMs: 5_000 }).reapGraceMs).toBe(5_000);
   });
 });

@@ -1,4 +1,11 @@
-import { decideRunningHost, type HostDescriptorV1, isOwnerProvablyDead, LABEL } from '@berth/core';
+import {
+  decideRunningHost,
+  type HostDescriptorV1,
+  isOwnerProvablyDead,
+  LABEL,
+  type PoolOptions,
+  resolvePoolOptions,
+} from '@berth/core';
 import { formatDuration } from './duration.js';
 import type { ClaimReading } from './read-host-claim.js';
 
@@ -14,6 +21,7 @@ export interface ReapRules {
   createTimeoutMs: number;
 }
 
+/** Core's defaults for these pool options (a unit test keeps them equal to resolvePoolOptions'). */
 export const DEFAULT_REAP_RULES = {
   idleTimeoutMs: 300_000,
   hostLifetimeMs: 24 * 3_600_000,
@@ -21,13 +29,35 @@ export const DEFAULT_REAP_RULES = {
   createTimeoutMs: 300_000,
 } as const;
 
+/** The timings a pool configured by this environment would reap with (`BERTH_*` and core's defaults). */
+export function reapTimings(
+  options: PoolOptions,
+): Pick<ReapRules, 'idleTimeoutMs' | 'hostLifetimeMs' | 'reapGraceMs' | 'createTimeoutMs'> {
+  const defined = Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
+  try {
+    const resolved = resolvePoolOptions(defined as unknown as PoolOptions);
+    return {
+      idleTimeoutMs: resolved.idleTimeoutMs,
+      hostLifetimeMs: resolved.hostLifetimeMs,
+      reapGraceMs: resolved.reapGraceMs,
+      createTimeoutMs: resolved.createTimeoutMs,
+    };
+  } catch {
+    // No pool could start from this shell (a host spec is missing): core's defaults, the env's idle timeout.
+    return {
+      ...DEFAULT_REAP_RULES,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_REAP_RULES.idleTimeoutMs,
+    };
+  }
+}
+
 export interface ReapVerdict {
   action: 'remove' | 'keep';
   reason: string;
 }
 
 /**
- * What the orphan reaper (core's `decideRunningHost`, §5) would do with one host, seen from
+ * What the orphan reaper (core's `decideRunningHost`, docs/architecture.md §5) would do with one host, seen from
  * outside every pool: the CLI holds nothing, so only a live owner or a fresh claim keeps a host.
  * `liveHolder`: a live pool process reports holding it (its record), which no flag overrides.
  */

@@ -1,7 +1,8 @@
-import { poolFromEnv, type SlotPool } from '@berth/core';
+import { poolFromEnv, poolOptionsFromEnv, type SlotPool } from '@berth/core';
 import type { Env } from '../cli-environment.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import { PoolProgress } from '../progress.js';
+import { refuseSpecMismatch, specMismatches } from '../spec-check.js';
 
 export interface ExecFlags {
   pool: string;
@@ -10,6 +11,8 @@ export interface ExecFlags {
   timeoutMs?: number;
   acquireTimeoutMs?: number;
   quiet?: boolean;
+  /** Start even when the pool's hosts were made from another spec (they are replaced). */
+  replace?: boolean;
 }
 
 /**
@@ -34,10 +37,22 @@ export async function execCommand(
   const progress = new PoolProgress(spinner, flags.quiet === true);
   let pool: SlotPool | undefined;
   try {
+    const options = await poolOptionsFromEnv(env, { from: import.meta.url });
+    try {
+      if (!flags.replace) refuseSpecMismatch(flags.pool, await specMismatches(options, flags.pool, signal));
+    } catch (error) {
+      await options.backend.dispose?.().catch(() => undefined);
+      throw error;
+    }
     pool = await poolFromEnv(
       {
+        // The backend configured above (its engine checked once), with the host spec from env.
+        backend: options.backend,
+        host: options.host,
         poolId: flags.pool,
         from: import.meta.url,
+        // The first Ctrl-C while the pool starts (sweep, host creation) aborts the start cleanly.
+        signal,
         // The CLI handles Ctrl-C itself: the command is killed, the slot released, then the pool closed.
         handleSignals: false,
         on: progress.listeners,

@@ -1,9 +1,10 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import {
+  berthHome,
   CapabilityUnsupportedError,
   LABEL,
   type LabelSelectorV1,
-  numberFrom,
-  POOL_ENV,
   poolSelector,
   sanitizeLabelValue,
 } from '@berth/core';
@@ -12,7 +13,7 @@ import { EXIT } from '../exit-codes.js';
 import type { Output } from '../output.js';
 import { recordLiveness } from '../owner-liveness.js';
 import { readHostClaim } from '../read-host-claim.js';
-import { DEFAULT_REAP_RULES, decideReap } from '../reap-plan.js';
+import { decideReap, reapTimings } from '../reap-plan.js';
 import { renderTable } from '../table.js';
 
 export interface ReapFlags {
@@ -42,7 +43,7 @@ export async function reapCommand(
   output: Output,
   signal: AbortSignal,
 ): Promise<number> {
-  const { backend } = await backendFor(env);
+  const { backend, options } = await backendFor(env);
   const entries: ReapEntry[] = [];
   let deadRecords = 0;
   try {
@@ -62,6 +63,8 @@ export async function reapCommand(
     const holders = new Map<string, string>();
     const pools = new Set(descriptors.map((host) => host.labels[LABEL.pool] ?? ''));
     if (flags.pool !== undefined) pools.add(flags.pool);
+    // Pools whose hosts are all gone still leave the records of SIGKILLed processes behind.
+    else for (const pool of await recordedPoolIds(env)) pools.add(pool);
     for (const pool of pools) {
       if (!pool) continue;
       for (const record of await store.listProcesses(pool, { signal }).catch(() => [])) {
@@ -76,8 +79,7 @@ export async function reapCommand(
       }
     }
     const rules = {
-      ...DEFAULT_REAP_RULES,
-      idleTimeoutMs: numberFrom(env, POOL_ENV.idleTimeoutMs) ?? DEFAULT_REAP_RULES.idleTimeoutMs,
+      ...reapTimings(options),
       now: Date.now(),
       force: flags.force === true,
       olderThanMs: flags.olderThanMs,
@@ -141,4 +143,10 @@ export async function reapCommand(
       `${deadRecords} record${deadRecords === 1 ? '' : 's'} of dead pool processes ${flags.dryRun ? 'would be' : 'were'} removed.`,
     );
   return failed.length > 0 ? EXIT.partial : EXIT.ok;
+}
+
+/** The pool ids with a directory under `$BERTH_HOME/pools` (none when it does not exist). */
+async function recordedPoolIds(env: Env): Promise<string[]> {
+  const entries = await readdir(path.join(berthHome(env), 'pools'), { withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
 }

@@ -3,6 +3,7 @@ import type {
   DrainMarkerStoreV1,
   DrainProcessRecordV1,
 } from '../backend/v1/drain-marker-store.js';
+import { isOwnerProvablyDead } from '../host/owner-identity.js';
 import { timerMs } from '../waits/timer-ms.js';
 import { safeRead } from './combined-drain-marker-store.js';
 import type { DrainMode } from './drain-requests.js';
@@ -18,7 +19,7 @@ export interface MarkerDrain {
 }
 
 /**
- * The rules of §13 for one reading, as a pure function: absent → no drain; present → drain in its
+ * The rules of docs/architecture.md §13 for one reading, as a pure function: absent → no drain; present → drain in its
  * mode; corrupt or unreadable → drain in the pool's default mode; the store could not be asked
  * (unknown) → keep what was last known.
  */
@@ -79,6 +80,8 @@ export class DrainMarkerWatcher {
   private stopped = false;
   private recordedAtMs = 0;
   private everRecorded = false;
+  /** The start sweep of process records (stop waits for it, so nothing runs after close). */
+  private sweeping: Promise<void> | undefined;
   /** Ends a read in flight at stop(): a closing pool never waits on a slow shared store. */
   private readonly stopping = new AbortController();
 
@@ -97,6 +100,7 @@ export class DrainMarkerWatcher {
   async start(): Promise<void> {
     await this.tick();
     if (this.stopped) return;
+    void this.forgetDeadRecords();
     this.timer = setInterval(() => void this.tick(), timerMs(this.options.intervalMs));
     this.timer.unref();
   }
@@ -117,11 +121,28 @@ export class DrainMarkerWatcher {
     clearInterval(this.timer);
     this.stopping.abort();
     await this.running;
+    await this.sweeping;
     if (!this.everRecorded) return; // nothing to forget (a pool that failed to start)
     const { poolId, owner } = this.target.describe();
     await this.store
       .forgetProcess(poolId, owner, { signal: AbortSignal.timeout(READ_TIMEOUT_MS) })
       .catch(() => undefined);
+  }
+
+  /**
+   * A SIGKILLed process never forgets its record: each pool forgets the provably dead ones of its
+   * own pool id at start (others' machines are left to their own pools and `berth reap`).
+   */
+  forgetDeadRecords(): Promise<void> {
+    this.sweeping ??= (async () => {
+      const { poolId, owner: self } = this.target.describe();
+      const signal = AbortSignal.any([AbortSignal.timeout(READ_TIMEOUT_MS), this.stopping.signal]);
+      const records = await this.store.listProcesses(poolId, { signal });
+      for (const { owner } of records)
+        if (owner !== self && isOwnerProvablyDead(owner))
+          await this.store.forgetProcess(poolId, owner, { signal }).catch(() => undefined);
+    })().catch(() => undefined);
+    return this.sweeping;
   }
 
   /** Write the process record at the next tick even if nothing changed (a lease came or went). */

@@ -26,6 +26,8 @@ describe('FileDrainMarkerStore', () => {
     expect(await store.remove('p')).toBe(true);
     expect(await store.remove('p')).toBe(false);
     expect(await store.read('p')).toEqual({ state: 'absent' });
+    // The pool's directory goes with its last file: nothing piles up under BERTH_HOME.
+    expect(await readdir(path.join(home, 'pools'))).toEqual([]);
   });
 
   it('corrupt contents, a wrong shape or an unreadable path count as present (corrupt), never throw', async () => {

@@ -54,6 +54,8 @@ export class FileDrainMarkerStore implements DrainMarkerStoreV1 {
     const file = this.markerPath(poolId);
     try {
       await rm(file);
+      // No empty directory per pool id left behind (records of live processes keep it).
+      await rmdir(path.dirname(file)).catch(() => undefined);
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -106,7 +108,11 @@ export class FileDrainMarkerStore implements DrainMarkerStoreV1 {
   }
 }
 
-async function writeAtomically(file: string, text: string): Promise<void> {
+/**
+ * Temporary file, then `rename`. Retried once on ENOENT: another process's `forgetProcess` may
+ * remove the (then empty) directory between our `mkdir` and `writeFile`.
+ */
+async function writeAtomically(file: string, text: string, retried = false): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   try {
@@ -114,6 +120,8 @@ async function writeAtomically(file: string, text: string): Promise<void> {
     await rename(temporary, file);
   } catch (error) {
     await rm(temporary, { force: true }).catch(() => undefined);
+    if (!retried && (error as NodeJS.ErrnoException).code === 'ENOENT')
+      return writeAtomically(file, text, true);
     throw error;
   }
 }

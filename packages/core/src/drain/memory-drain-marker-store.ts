@@ -10,7 +10,7 @@ import type {
  * state (corrupt, unknown) to drive the rules.
  */
 export class MemoryDrainMarkerStore implements DrainMarkerStoreV1 {
-  readonly description = 'memory';
+  readonly description: string = 'memory';
   readonly readings = new Map<string, DrainMarkerReadingV1>();
   readonly processes = new Map<string, DrainProcessRecordV1>();
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import { describe, expect, it } from 'vitest';
 import type { DrainMarkerReadingV1 } from '../backend/v1/drain-marker-store.js';
 import type { WaitOptions } from '../backend/v1/types.js';
+import { CURRENT_OWNER } from '../host/owner-identity.js';
 import type { PoolEvents } from '../pool/pool-events.js';
 import { combineReadings } from './combined-drain-marker-store.js';
 import { newDrainMarker } from './drain-marker.js';
@@ -15,7 +16,7 @@ const present = (mode: DrainMode, requestedAt = '2026-01-01T00:00:00.000Z'): Dra
   marker: { action: 'drain', mode, requestedAt, principal: 'ops@box' },
 });
 
-describe('decideMarkerDrain (§13 rules for one reading)', () => {
+describe('decideMarkerDrain (docs/architecture.md §13 rules for one reading)', () => {
   it('absent → no drain, whatever was before', () => {
     expect(decideMarkerDrain({ mode: 'wait', seen: 'x' }, { state: 'absent' }, 'wait')).toBeUndefined();
   });
@@ -181,6 +182,32 @@ describe('PoolDrainControl: in-process drain and the marker, composed', () => {
     expect(await store.listProcesses('p1')).toHaveLength(1);
     await control.stop();
     expect(await store.listProcesses('p1')).toHaveLength(0);
+  });
+
+  it("start forgets the provably dead records of its own pool id, and nobody else's", async () => {
+    const { store, control } = harness();
+    const record = (poolId: string, owner: string) => ({
+      owner,
+      poolId,
+      pid: 1,
+      hostname: 'box',
+      backendId: 'local',
+      startedAt: 'then',
+      updatedAt: new Date(0).toISOString(),
+      draining: undefined,
+      drainedBy: [],
+      markerSeen: undefined,
+      leasedSlots: 0,
+      hosts: [],
+    });
+    const dead = `${CURRENT_OWNER}.99`; // this process, an instance that never registered: SIGKILLed
+    await store.recordProcess(record('p1', dead));
+    await store.recordProcess(record('p1', 'other-machine.7.8.1'));
+    await store.recordProcess(record('p2', dead));
+    await control.start();
+    await control.stop(); // waits for the sweep
+    expect((await store.listProcesses('p1')).map((each) => each.owner)).toEqual(['other-machine.7.8.1']);
+    expect(await store.listProcesses('p2')).toHaveLength(1);
   });
 });
 

@@ -58,7 +58,7 @@ export interface PoolDrainHost {
 
 /**
  * A pool's drain, from both sources: `drain()` / `resume()` in-process and the external marker
- * (§13). Drained while either asks; the marker is honoured from the first tick, before the pool
+ * (docs/architecture.md §13). Drained while either asks; the marker is honoured from the first tick, before the pool
  * serves; once the pool closes nothing resumes it.
  */
 export class PoolDrainControl {

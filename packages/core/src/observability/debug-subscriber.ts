@@ -26,6 +26,17 @@ export function attachDebugLog(pool: SlotPool): void {
       host(`${event.operation} failed${where ? ` (${where})` : ''}: ${describeForLog(event.error)}`);
     },
     'pool:scaled': (event) => pool_(`scaled ${event.direction}: ${event.profile} has ${event.hosts} host(s)`),
+    'pool:drain-requested': (event) => {
+      const from = [
+        event.principal && `from ${event.principal}`,
+        event.requestedAt && `requested at ${event.requestedAt}`,
+      ]
+        .filter(Boolean)
+        .join(', ');
+      const why = event.corrupt ? ` (the marker is unreadable: ${event.corrupt})` : '';
+      pool_(`drain (${event.mode}) requested by ${event.source}${from ? ` ${from}` : ''}${why}`);
+    },
+    'pool:resumed': (event) => pool_(`resumed: ${event.source} stopped asking to drain`),
     'pool:drained': () => pool_('drained: no slot is leased'),
     'pool:closed': () => {
       pool_('closed');

@@ -23,7 +23,7 @@ export interface PoolEvents {
   'pool:scaled': (event: { profile: string; hosts: number; direction: 'up' | 'down' }) => void;
   'pool:drained': () => void;
   /**
-   * A source asked the pool to drain: `api` (`drain()`) or `marker` (`berth drain`, §13). With a
+   * A source asked the pool to drain: `api` (`drain()`) or `marker` (`berth drain`, docs/architecture.md §13). With a
    * marker: who asked and when, or why it could not be read (a corrupt marker drains all the same).
    */
   'pool:drain-requested': (event: {

@@ -278,6 +278,23 @@ describe('poolFromEnv', () => {
     }
   });
 
+  it('`signal` reaches the start: an aborted one rejects with ABORTED and leaves no host', async () => {
+    const directory = join(scratch, 'aborted');
+    const started = poolFromEnv(
+      {
+        poolId: 'from-env-aborted',
+        persist: false,
+        handleSignals: false,
+        minHosts: 1,
+        signal: AbortSignal.abort(),
+      },
+      { ...env, BERTH_LOCAL_DIR: directory },
+    );
+    await expect(started).rejects.toMatchObject({ code: 'ABORTED' });
+    const backend = createLocalBackend({ baseDirectory: directory });
+    expect(await backend.listHosts?.({ 'berth.pool': 'from-env-aborted' })).toEqual([]);
+  });
+
   it('an explicit `backend` needs no BERTH_BACKEND; the environment still checks its variables', async () => {
     const backend = createLocalBackend({ baseDirectory: join(scratch, 'explicit') });
     const pool = await poolFromEnv(

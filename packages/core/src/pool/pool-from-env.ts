@@ -54,7 +54,10 @@ export interface EnvLookup extends BackendLookup {
 }
 
 /** `poolFromEnv` options: where backends come from, plus pool options that win over the environment. */
-export interface PoolFromEnvOptions<Spec = unknown> extends Partial<PoolOptions<Spec>>, EnvLookup {}
+export interface PoolFromEnvOptions<Spec = unknown> extends Partial<PoolOptions<Spec>>, EnvLookup {
+  /** Aborts the pool's start (sweep, pre-warm): it closes without leaving hosts, then rejects. */
+  signal?: AbortSignal;
+}
 
 const LOCAL_MODULE: BackendEnvModule = {
   envVariables: Object.values(LOCAL_ENV),
@@ -122,7 +125,7 @@ export async function poolFromEnv<Spec = unknown>(
   options: PoolFromEnvOptions<Spec> = {},
   env: Env = process.env,
 ): Promise<SlotPool<Spec>> {
-  const { backends, from, ignoreEnv, ...overrides } = options;
+  const { backends, from, ignoreEnv, signal, ...overrides } = options;
   const fromEnv = await poolOptionsFromEnv(env, { backends, from, ignoreEnv }, overrides.backend);
   const { minHosts, maxHosts, slotsPerHost, host, ...poolWide } = fromEnv;
   const shorthand = { minHosts, maxHosts, slotsPerHost, host };
@@ -135,7 +138,7 @@ export async function poolFromEnv<Spec = unknown>(
   } else {
     merged = { ...defined(fromEnv), ...defined(overrides) };
   }
-  return createPool(merged as unknown as PoolOptions<Spec>);
+  return createPool(merged as unknown as PoolOptions<Spec>, signal);
 }
 
 /** Every `BERTH_*` variable must be one someone reads: a typo must not silently change nothing. */

@@ -130,6 +130,9 @@ describe('resolvePoolOptions', () => {
       expect(invalid({ poolId }).field).toBe('poolId');
     }
     expect(invalid({ poolId: 'a b' }).message).toMatch(/letters, digits/);
+    // They pass the label rule but name no directory for the drain marker (it would read corrupt).
+    for (const poolId of ['.', '..']) expect(invalid({ poolId }).message).toMatch(/not pool ids/);
+    expect(resolvePoolOptions({ backend, poolId: '..a' }).poolId).toBe('..a');
   });
 
   it('rejects a missing or foreign backend', () => {

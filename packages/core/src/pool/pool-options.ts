@@ -46,6 +46,8 @@ const poolSchema = z
       .regex(/^[A-Za-z0-9_.-]+$/, {
         error: 'use only letters, digits, `_`, `.` and `-` (it becomes a label)',
       })
+      // It also names a directory under BERTH_HOME (the drain marker): `.`/`..` would drain for ever.
+      .refine((id) => id !== '.' && id !== '..', { error: '`.` and `..` are not pool ids: use a name' })
       .default('default'),
     persist: z.boolean().default(true),
     profiles: z.record(z.string().min(1), profileSchema).optional(),

@@ -66,7 +66,7 @@ export class SlotPool<Spec = unknown> extends EventEmitter<PoolEvents> implement
   private readonly waits = new LatencyWindow();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly idleListeners = new Set<() => void>();
-  /** In-process `drain()` and the external marker (§13), composed: drained while either asks. */
+  /** In-process `drain()` and the external marker (docs/architecture.md §13), composed: drained while either asks. */
   private readonly drainControl: PoolDrainControl;
   private readonly startedAt = new Date().toISOString();
   private closing: Promise<void> | undefined;

@@ -20,13 +20,15 @@ export interface DrainMarkerV1 {
 /**
  * One read of the marker. `corrupt`: something is there that cannot be read or parsed; it counts
  * as present (fail safe toward quiescing). `unknown`: the store could not be asked at all (its
- * server is unreachable), so the pool keeps what it last knew.
+ * server is unreachable), so the pool keeps what it last knew. `unknown` with `forbidden`: the
+ * store refuses this process (no permission, 401/403): asking again will not help, so a combined
+ * store warns once and stops asking it instead of keeping a drain for ever.
  */
 export type DrainMarkerReadingV1 =
   | { readonly state: 'absent' }
   | { readonly state: 'present'; readonly marker: DrainMarkerV1 }
   | { readonly state: 'corrupt'; readonly reason: string }
-  | { readonly state: 'unknown'; readonly reason: string };
+  | { readonly state: 'unknown'; readonly reason: string; readonly forbidden?: boolean };
 
 /** What one live process of a pool reports about itself, so `berth status` can list it. */
 export interface DrainProcessRecordV1 {
