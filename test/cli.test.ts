@@ -357,6 +357,9 @@ describe.skipIf(!scriptAvailable)('berth exec on a terminal', () => {
       BERTH_PERSIST: 'false',
       BERTH_POOL_ID: uniquePoolId('tty'),
     });
+    // ora animates only where `is-interactive` says so, and that is never under CI=true (as CI
+    // runs this suite): the terminal here is a user's, not a CI log.
+    delete env.CI;
     const bin = path.resolve(import.meta.dirname, '..', 'packages', 'cli', 'bin', 'berth.js');
     // `script` gives the CLI a pseudo-terminal; stty gives it a width (a spinner needs one).
     const inner = `stty cols 100 rows 30; '${process.execPath}' '${bin}' exec -- sh -c 'echo hi; exit 4'`;
