@@ -171,6 +171,9 @@ export class HostFleet {
       this.events.emit('host:created', { hostId: host.id, profile: name, coldStartMs });
       this.events.emit('pool:scaled', { profile: name, hosts: fleet.hosts.length, direction: 'up' });
       succeeded = true;
+      // Retired while it was prepared or claimed (not in `hosts` yet, so that retirement was not
+      // acted on and will not be delivered again): act on it now.
+      if (host.retiredReason !== undefined) this.onRetire(host, host.retiredReason);
     } catch (error) {
       // A half-made host is removed whatever failed (docs/lessons.md #1).
       const failedHostId = backendHost?.id;
@@ -232,6 +235,8 @@ export class HostFleet {
     this.claimedAtMs.set(host, claimStartedMs);
     this.profile(host.profile).hosts.push(host);
     this.events.emit('host:adopted', { hostId: host.id, profile: host.profile });
+    // Retired while it was claimed or scrubbed (an adopted host on a draining node): act on it now.
+    if (host.retiredReason !== undefined) this.onRetire(host, host.retiredReason);
   }
 
   private onRetire(host: ManagedHost, reason: string): void {
