@@ -414,7 +414,13 @@ export class HostFleet {
       await Promise.allSettled([...this.pending]);
       await Promise.allSettled(
         [...this.allHosts()].map(async (host) => {
-          if (destroy) return this.destroy(host, 'pool closed');
+          // A retired host (draining or unreachable node) is not worth keeping for the next process,
+          // which would adopt it only to retire it again: removed even when persisting.
+          if (destroy || this.retiring.has(host))
+            return this.destroy(
+              host,
+              destroy ? 'pool closed' : `retired: ${host.retiredReason ?? 'by its backend'}`,
+            );
           if (host.shellAvailable && host.status === 'ready') {
             // Persist keeps the host warm, not what the leases left running (nothing outlives a lease).
             await host.sweepAllLeases().catch(() => undefined);

@@ -112,6 +112,40 @@ describe('a host retired before it joined the pool', () => {
     }
     expect((await backend.listHosts!(poolSelector(poolId))).map((host) => host.id)).toEqual([]);
   }, 30_000);
+
+  it('is removed, not kept, when a persisting pool closes', async () => {
+    const poolId = 'retire-persist-close';
+    const listeners = new Set<(reason: string) => void>();
+    const local = createLocalBackend({ baseDirectory: base }) as BackendV1;
+    const backend: BackendV1 = {
+      ...local,
+      async createHost(request, callOptions) {
+        const host = await local.createHost(request, callOptions);
+        return Object.assign(Object.create(host) as HostV1, {
+          onRetire(listener: (reason: string) => void) {
+            listeners.add(listener);
+            return () => listeners.delete(listener);
+          },
+        });
+      },
+    };
+    const pool = await new SlotPool({
+      backend,
+      poolId,
+      handleSignals: false,
+      persist: true,
+      profiles: { default: { slotsPerHost: 1, minHosts: 0, maxHosts: 2 } },
+    }).start();
+    const seen = events(pool);
+    const lease = await pool.acquire();
+    for (const listener of listeners) listener('its node n1 is unreachable');
+    expect(seen).toEqual([`retiring ${lease.hostId}: its node n1 is unreachable`]);
+    // Still leased when the pool closes: persisting must not keep it for the next process.
+    await pool.close({ timeoutMs: 0 });
+    expect((await backend.listHosts!(poolSelector(poolId))).map((host) => host.id)).not.toContain(
+      lease.hostId,
+    );
+  }, 30_000);
 });
 
 async function waitUntil(condition: () => boolean): Promise<void> {
