@@ -44,6 +44,9 @@ export class ClusterWatch {
   stop(): void {
     this.running?.abort();
     this.running = undefined;
+    // Not watched any more, so no longer true: a host added later must not hear a node's past state
+    // (a drain since lifted would retire it for good).
+    this.nodes.clear();
   }
 
   private async watchAllocations(signal: AbortSignal): Promise<void> {
@@ -52,6 +55,7 @@ export class ClusterWatch {
       (read) => this.client.listAllocations({ ...read, filter }),
       { signal, waitMs: 300_000 },
     )) {
+      if (signal.aborted) return;
       const byId = new Map((value ?? []).map((stub) => [stub.ID, stub]));
       for (const watcher of [...this.watchers]) watcher.allocation(byId.get(watcher.allocationId));
     }
@@ -62,6 +66,7 @@ export class ClusterWatch {
       signal,
       waitMs: 300_000,
     })) {
+      if (signal.aborted) return;
       this.nodes.clear();
       for (const node of value ?? []) this.nodes.set(node.ID, node);
       for (const watcher of [...this.watchers]) watcher.node(this.nodes.get(watcher.nodeId));
