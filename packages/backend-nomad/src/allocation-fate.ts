@@ -27,6 +27,8 @@ export interface AllocationFateInit {
   readonly nodeId: string;
   /** Called once when the host is lost. */
   readonly onLost?: () => void;
+  /** Pauses before each confirming probe of an unreachable node (tests shorten them). */
+  readonly unreachableConfirmDelaysMs?: readonly number[];
 }
 
 /**
@@ -44,6 +46,7 @@ export class AllocationFate {
   private nodeName: string | undefined;
   private unwatch: (() => void) | undefined;
   private stopped = false;
+  private unreachableCheck: Promise<string | undefined> | undefined;
 
   constructor(private readonly init: AllocationFateInit) {}
 
@@ -199,20 +202,43 @@ export class AllocationFate {
 
   /**
    * After a shell's connection dropped while Nomad still wants the allocation: is its node
-   * reachable? The server answers `No path to node` at once when the client's connection is gone.
+   * reachable? The server answers `No path to node` at once when the client's connection is gone —
+   * but also, for every node at once, for a few seconds while a server restarts, a leader changes
+   * or clients reconnect their RPC. A retirement is for good, so one answer is not enough: the host
+   * is retired only when the probes `UNREACHABLE_CONFIRM_DELAYS_MS` later still say so and the
+   * cluster has a leader. (A node Nomad itself marks down or disconnected is retired by the watch.)
    */
-  async nodeUnreachableReason(): Promise<string | undefined> {
+  nodeUnreachableReason(): Promise<string | undefined> {
+    this.unreachableCheck ??= this.confirmUnreachable().finally(() => {
+      this.unreachableCheck = undefined;
+    });
+    return this.unreachableCheck;
+  }
+
+  private async confirmUnreachable(): Promise<string | undefined> {
+    if (!(await this.probeSaysUnreachable())) return undefined;
+    for (const delayMs of this.init.unreachableConfirmDelaysMs ?? UNREACHABLE_CONFIRM_DELAYS_MS) {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (this.stopped || this.lostReason !== undefined) return undefined;
+      if (!(await this.probeSaysUnreachable())) return undefined;
+    }
+    // No leader: the servers' trouble (an election), not this node's.
+    const leader = await this.init.client.leader({ signal: AbortSignal.timeout(3_000) }).catch(() => '');
+    if (leader === '') return undefined;
+    const reason = `its node ${this.nodeName ?? this.init.nodeId.slice(0, 8)} is unreachable (Nomad: No path to node)`;
+    this.retire(reason);
+    return reason;
+  }
+
+  private async probeSaysUnreachable(): Promise<boolean> {
     try {
       await this.init.client.probeAllocationClient(this.init.allocationId, {
         signal: AbortSignal.timeout(3_000),
       });
-      return undefined;
+      return false;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      if (!/no path to node|unknown node|no connection/i.test(message)) return undefined;
-      const reason = `its node ${this.nodeName ?? this.init.nodeId.slice(0, 8)} is unreachable (Nomad: No path to node)`;
-      this.retire(reason);
-      return reason;
+      return /no path to node|unknown node|no connection/i.test(message);
     }
   }
 
@@ -233,6 +259,12 @@ export class AllocationFate {
     }
   }
 }
+
+/**
+ * When a node answered `No path to node`, ask again after these pauses before retiring its hosts:
+ * a server restart or leader change gives that answer for every node for a few seconds.
+ */
+const UNREACHABLE_CONFIRM_DELAYS_MS = [1_000, 2_000];
 
 /** How long before a drain's deadline Berth gives the host up itself (before Nomad migrates it). */
 const DRAIN_DEADLINE_MARGIN_MS = 1_000;
