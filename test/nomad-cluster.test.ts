@@ -13,6 +13,7 @@ import {
   type ClusterFixture,
   clusterAvailable,
   killClient,
+  NODE_CPU_MHZ,
   nodeIds,
   nodeOfJob,
   processesOnNode,
@@ -290,8 +291,15 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
     const nomad = backend();
     const poolId = uniquePoolId('full');
     poolIds.push(poolId);
-    // More than half of each node's CPU: one per node fits, a third never fits at the same time.
-    const spec = nomad.resolveHostSpec({ ...RAW_EXEC, cpu: 3_000 }, 's');
+    // More than half of each node's CPU (fixed by the cluster script): one per node fits, a third
+    // never fits at the same time — yet each fits an empty node, so it is not "too large".
+    for (const id of (await nodeIds(client)).values()) {
+      const { value: node } = await client.readNode(id);
+      expect(node.NodeResources?.Cpu?.CpuShares, 'cpu_total_compute of the cluster script').toBe(
+        NODE_CPU_MHZ,
+      );
+    }
+    const spec = nomad.resolveHostSpec({ ...RAW_EXEC, cpu: (NODE_CPU_MHZ * 3) / 4 }, 's');
     const labels = { 'berth.pool': poolId, 'berth.managed': 'true' };
     const hosts = [];
     try {
