@@ -76,6 +76,10 @@ function allocation(id: string, fields: Partial<NomadAllocationListStub> = {}): 
     TaskGroup: 'host',
     DesiredStatus: 'run',
     ClientStatus: 'running',
+    CreateIndex: 1,
+    ModifyIndex: 1,
+    CreateTime: 0,
+    ModifyTime: 0,
     ...fields,
   };
 }

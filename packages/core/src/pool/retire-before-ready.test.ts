@@ -33,7 +33,7 @@ function backendRetiring(options: { retireCreated: boolean; retireAttached: bool
       return options.retireCreated ? retiredOnSubscribe(host, 'its node n1 is draining') : host;
     },
     async attachHost(descriptor, callOptions) {
-      const host = await local.attachHost(descriptor, callOptions);
+      const host = await local.attachHost!(descriptor, callOptions);
       return options.retireAttached ? retiredOnSubscribe(host, 'its node n2 is draining') : host;
     },
   };
