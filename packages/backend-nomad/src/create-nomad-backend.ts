@@ -176,7 +176,9 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
       throwIfAborted(signal, 'Creating a Nomad host');
       const pool = request.labels[LABEL.pool] ?? 'pool';
       const jobId = makeJobId(pool, request.profile);
-      const preferred = request.spec.spreadOverNodes ? await spread.reserve(pool, jobId, signal) : undefined;
+      const preferred = request.spec.spreadOverNodes
+        ? await spread.reserve(pool, jobId, request.spec, signal)
+        : undefined;
       const job = buildNomadJob(jobId, request.spec, hostMeta(request.labels), preferred ? [preferred] : []);
       if (request.spec.workspaceRoot !== undefined)
         job.TaskGroups[0]!.Meta = { [WORKSPACE_META]: request.spec.workspaceRoot };
