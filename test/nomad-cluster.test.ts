@@ -116,7 +116,7 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
       }
     })();
     const drainedAt = Date.now();
-    await setDrain(fixture, nodeId, 6_000);
+    await setDrain(fixture, nodeId, 10_000);
     await waitFor('the host to retire', () => events.includes(`retiring ${first.hostId}`), 5_000);
     const retiredAfterMs = Date.now() - drainedAt;
 
@@ -133,7 +133,7 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
     expect(BerthError.isInstance(failure) && failure.code).toBe('HOST_LOST');
     expect(String((failure as Error).message)).toMatch(/drain/);
     console.info(
-      `[nomad-cluster] drain (deadline 6 s): host retired after ${retiredAfterMs} ms, the lease outliving the deadline failed after ${Date.now() - drainedAt} ms`,
+      `[nomad-cluster] drain (deadline 10 s): host retired after ${retiredAfterMs} ms, the lease outliving the deadline failed after ${Date.now() - drainedAt} ms`,
     );
     await first.release().catch(() => undefined);
     await long.release().catch(() => undefined);

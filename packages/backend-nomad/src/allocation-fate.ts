@@ -47,6 +47,9 @@ export class AllocationFate {
   private unwatch: (() => void) | undefined;
   private stopped = false;
   private unreachableCheck: Promise<string | undefined> | undefined;
+  /** The node's ModifyIndex whose drain strategy was last read, and a count of reads started. */
+  private drainReadAt: number | undefined;
+  private drainReads = 0;
 
   constructor(private readonly init: AllocationFateInit) {}
 
@@ -153,13 +156,19 @@ export class AllocationFate {
     if (node.Status === 'down' || node.Status === 'disconnected') {
       this.retire(`its node ${node.Name} is ${node.Status}`);
     } else if (node.Drain) {
-      if (this.draining) return;
-      this.draining = `its node ${node.Name} is draining`;
-      this.retire(this.draining);
+      if (!this.draining) {
+        this.draining = `its node ${node.Name} is draining`;
+        this.retire(this.draining);
+      }
+      // Each change of the node may be a new drain strategy (`-force`, a shorter `-deadline`).
+      if (node.ModifyIndex === this.drainReadAt) return;
+      this.drainReadAt = node.ModifyIndex;
       void this.scheduleDrainDeadline(node.ID, node.Name);
     } else if (this.draining) {
       // Drain cancelled (`-disable`): the node may take new hosts; this one stays retired.
       this.draining = undefined;
+      this.drainReadAt = undefined;
+      this.drainReads += 1;
       clearTimeout(this.drainTimer);
       this.drainTimer = undefined;
     }
@@ -170,18 +179,37 @@ export class AllocationFate {
    * removes it, so Nomad never migrates it: the pool's replacement is the only new placement.
    */
   private async scheduleDrainDeadline(nodeId: string, nodeName: string): Promise<void> {
-    const node = await this.init.client
-      .readNode(nodeId, { signal: AbortSignal.timeout(10_000) })
-      .then((result) => result.value)
-      .catch(() => undefined);
-    if (!this.draining || this.lostReason !== undefined) return;
-    const deadline = Date.parse(node?.DrainStrategy?.ForceDeadline ?? '');
-    const forced = node?.DrainStrategy?.Deadline !== undefined && node.DrainStrategy.Deadline < 0;
+    const read = ++this.drainReads;
+    const node = await this.readDrainingNode(nodeId);
+    // A later node change started a newer read (or the drain ended): that one decides.
+    if (read !== this.drainReads || !this.draining || this.lostReason !== undefined || this.stopped) return;
+    if (node === undefined) return; // unreadable: the next node change tries again
+    const strategy = node.DrainStrategy;
+    const deadline = Date.parse(strategy?.ForceDeadline ?? '');
+    const forced = strategy?.Deadline !== undefined && strategy.Deadline < 0;
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
     if (!forced && (!Number.isFinite(deadline) || deadline <= 0)) return; // no deadline: Nomad waits for us
-    const at = forced ? Date.now() : deadline - DRAIN_DEADLINE_MARGIN_MS;
+    // Well before the deadline on our clock (it may lag the servers'; giving up is a stop and a
+    // purge that take time too): never after, when Nomad would migrate the allocation itself.
+    const drainMs = (strategy?.Deadline ?? 0) / 1e6;
+    const marginMs = Math.max(DRAIN_DEADLINE_MARGIN_MS, drainMs * DRAIN_DEADLINE_MARGIN_FRACTION);
+    const at = forced ? Date.now() : deadline - marginMs;
     const reason = `its node ${nodeName} is draining and the drain deadline (${forced ? 'forced' : new Date(deadline).toISOString()}) came before the lease ended`;
     this.drainTimer = setTimeout(() => this.markLost(reason), Math.max(0, at - Date.now()));
     this.drainTimer.unref?.();
+  }
+
+  /** The node with its drain strategy; retried, since a missed read would mean no deadline at all. */
+  private async readDrainingNode(nodeId: string) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.init.client.readNode(nodeId, { signal: AbortSignal.timeout(10_000) })).value;
+      } catch {
+        if (attempt >= DRAIN_READ_ATTEMPTS || this.stopped || !this.draining) return undefined;
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
   }
 
   private withDrain(reason: string): string {
@@ -266,5 +294,11 @@ export class AllocationFate {
  */
 const UNREACHABLE_CONFIRM_DELAYS_MS = [1_000, 2_000];
 
-/** How long before a drain's deadline Berth gives the host up itself (before Nomad migrates it). */
-const DRAIN_DEADLINE_MARGIN_MS = 1_000;
+/**
+ * How long before a drain's deadline Berth gives the host up itself (before Nomad migrates it):
+ * at least this, or this fraction of the drain's whole deadline when that is more.
+ */
+const DRAIN_DEADLINE_MARGIN_MS = 3_000;
+const DRAIN_DEADLINE_MARGIN_FRACTION = 0.1;
+/** Reads of a draining node's strategy before giving up until its next change. */
+const DRAIN_READ_ATTEMPTS = 3;
