@@ -21,6 +21,7 @@ function fateWith(probes: boolean[], leader = '10.0.0.1:4647') {
   const fate = new AllocationFate({
     client,
     clusterWatch: watch,
+    jobPrefix: 'berth-p-',
     allocationId: 'alloc-1234567',
     nodeId: 'node-abcdefgh',
     unreachableConfirmDelaysMs: [0, 0],

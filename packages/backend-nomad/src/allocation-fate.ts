@@ -23,6 +23,8 @@ export function allocationLossReason(allocation: NomadAllocationListStub): strin
 export interface AllocationFateInit {
   readonly client: NomadClient;
   readonly clusterWatch: ClusterWatch;
+  /** The host's pool's job ID prefix: the one allocation query it shares (`poolJobPrefix`). */
+  readonly jobPrefix: string;
   readonly allocationId: string;
   readonly nodeId: string;
   /** Called once when the host is lost. */
@@ -110,6 +112,7 @@ export class AllocationFate {
   private ensureWatching(): void {
     if (this.unwatch || this.stopped || this.lostReason !== undefined) return;
     this.unwatch = this.init.clusterWatch.add({
+      jobPrefix: this.init.jobPrefix,
       allocationId: this.init.allocationId,
       nodeId: this.init.nodeId,
       allocation: (stub) => this.onAllocation(stub),

@@ -99,12 +99,13 @@ function node(fields: Partial<NomadNodeListStub> = {}): NomadNodeListStub {
   };
 }
 
-function recorder(allocationId: string) {
+function recorder(allocationId: string, jobPrefix = 'berth-p-') {
   const heard = {
     allocations: [] as (NomadAllocationListStub | undefined)[],
     nodes: [] as (NomadNodeListStub | undefined)[],
   };
   const watcher: ClusterWatcher = {
+    jobPrefix,
     allocationId,
     nodeId: 'node-1',
     allocation: (stub) => heard.allocations.push(stub),
@@ -141,6 +142,28 @@ describe('ClusterWatch: one blocking query per pool', () => {
     // Gone from the list: purged or collected.
     expect(hosts[4]?.heard.allocations.at(-1)).toBeUndefined();
     for (const each of unsubscribe) each();
+  });
+
+  it("queries each pool's live allocations only, one query per pool, stopped with the pool's last host", async () => {
+    const nomad = fakeNomad();
+    const watch = new ClusterWatch(nomad.client);
+    const a = [recorder('a0', 'berth-pa-'), recorder('a1', 'berth-pa-')].map((each) =>
+      watch.add(each.watcher),
+    );
+    const b = watch.add(recorder('b0', 'berth-pb-').watcher);
+    await until(() => nomad.waiting().allocations === 2);
+    expect(new Set(nomad.calls.filters)).toEqual(
+      new Set(
+        ['berth-pa-', 'berth-pb-'].map(
+          (prefix) =>
+            `JobID matches "^${prefix}" and ClientStatus != "complete" and ClientStatus != "failed" and ClientStatus != "lost"`,
+        ),
+      ),
+    );
+    for (const each of a) each();
+    expect(nomad.waiting().allocations).toBe(1);
+    b();
+    expect(nomad.waiting()).toEqual({ allocations: 0, nodes: 0 });
   });
 
   it('re-reads from scratch when the index goes backwards (a restored snapshot, a new leader)', async () => {
