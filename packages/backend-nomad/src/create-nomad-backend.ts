@@ -196,6 +196,7 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
           placementFailure,
           signal,
           ask: { cpu: request.spec.cpu, memoryMiB: request.spec.memoryMiB, diskMiB: request.spec.diskMiB },
+          fit: request.spec,
           onProgress: request.onProgress,
         });
         spread.placed(pool, jobId, allocation.NodeID);
