@@ -1,4 +1,4 @@
-import { AbortedError, BackendUnavailableError } from '@berth/core';
+import { AbortedError, AuthenticationError, BackendUnavailableError } from '@berth/core';
 import { describe, expect, it } from 'vitest';
 import type { ListOptions, NomadClient } from './client/nomad-client.js';
 import type { NomadAllocationListStub, NomadNodeListStub } from './client/nomad-types.js';
@@ -199,6 +199,19 @@ describe('ClusterWatch: one blocking query per pool', () => {
     await until(() => host.heard.allocations.at(-1)?.ID === 'a0');
     unsubscribe();
   });
+
+  it('reports a watch refused again and again (403: the token lacks a policy) once, as a warning', async () => {
+    const nomad = fakeNomad();
+    for (let index = 0; index < 3; index++)
+      nomad.failures.allocations.push(new AuthenticationError('Nomad answered 403 Permission denied.'));
+    const warnings: string[] = [];
+    const watch = new ClusterWatch(nomad.client, (message) => warnings.push(message));
+    const unsubscribe = watch.add(recorder('a0').watcher);
+    await until(() => nomad.calls.allocations === 3);
+    await until(() => warnings.length === 1);
+    expect(warnings[0]).toMatch(/refused 3 times in a row.*403.*ACL policy/);
+    unsubscribe();
+  }, 20_000);
 
   it('stops querying after the last host leaves, and forgets the nodes it knew', async () => {
     const nomad = fakeNomad();

@@ -28,7 +28,12 @@ export class ClusterWatch {
   private running: AbortController | undefined;
   readonly nodes = new Map<string, NomadNodeListStub>();
 
-  constructor(private readonly client: NomadClient) {}
+  constructor(
+    private readonly client: NomadClient,
+    /** Where a watch that keeps being refused is reported (default: `process.emitWarning`). */
+    private readonly warn: (message: string) => void = (message) =>
+      process.emitWarning(message, { code: 'BERTH_NOMAD_WATCH_REFUSED' }),
+  ) {}
 
   add(watcher: ClusterWatcher): () => void {
     this.watchers.add(watcher);
@@ -94,13 +99,23 @@ export class ClusterWatch {
   /** Nomad unreachable is no host's loss: back off and watch again, until stopped. */
   private async loop(signal: AbortSignal, watch: () => Promise<void>): Promise<void> {
     let failures = 0;
+    let refused = 0;
     while (!signal.aborted) {
       try {
         await watch();
         failures = 0;
+        refused = 0;
       } catch (error) {
         if (signal.aborted || BerthError.hasCode(error, 'ABORTED')) return;
         failures += 1;
+        // A token without `node:read` or the namespace's `read-job` is refused forever: the hosts
+        // then hear of no drain, loss or stop. Say so once per streak rather than retry silently.
+        refused = BerthError.hasCode(error, 'AUTHENTICATION') ? refused + 1 : 0;
+        if (refused === REFUSALS_BEFORE_WARNING)
+          this.warn(
+            `Berth's Nomad cluster watch was refused ${refused} times in a row (${error instanceof Error ? error.message : String(error)}); ` +
+              'hosts will not learn of drains, node loss or stops until it is allowed. Give the token the ACL policy in the @berth/backend-nomad README (node read, namespace read-job).',
+          );
         const delayMs = backoffDelayMs(Math.min(failures, 6), {
           retries: 0,
           minDelayMs: 500,
@@ -111,3 +126,6 @@ export class ClusterWatch {
     }
   }
 }
+
+/** Consecutive refusals (401/403) of a watch before it is reported. */
+const REFUSALS_BEFORE_WARNING = 3;
