@@ -80,6 +80,11 @@ export class HostFleet {
     return fleet;
   }
 
+  /** Hosts the backend retired that still run leases (out of their profile's `hosts`). */
+  retiringHosts(): readonly ManagedHost[] {
+    return [...this.retiring];
+  }
+
   *allHosts(): Iterable<ManagedHost> {
     for (const fleet of this.profiles.values()) yield* fleet.hosts;
     yield* this.retiring;
