@@ -100,6 +100,8 @@ launch() {
     for _ in $(seq 1 100); do is_agent "$pid" || break; sleep 0.1; done
     if is_agent "$pid"; then kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
   fi
+  # A stale pid file would end the wait for the new one at once.
+  rm -f "$dir/nomad.pid"
   mv -f "$dir/agent.hcl.next" "$dir/agent.hcl"
   mkdir -p "$dir/data"
   printf '\n==== %s start (%s) ====\n' "$(date -u +%FT%TZ)" "$name" >>"$dir/nomad.log"
