@@ -1,7 +1,8 @@
 /**
  * Cold start at scale, in one run: 100 usable slots from nothing as 10 hosts × 10 slots (one
  * allocation and one berth-agent exec session per host) beside 100 allocations of one slot each
- * (one per trajectory). Every pool is closed with forceRemove; the caller purges leftovers.
+ * (one per trajectory). All 100 slots are leased before any command runs, so 100 shells are held
+ * at once (Nomad's default `http_max_conns_per_client` is 100). Every pool is closed with forceRemove; the caller purges leftovers.
  */
 import { createNomadBackend } from '@berth/backend-nomad';
 import { BerthError, createPool } from '@berth/core';
@@ -34,28 +35,42 @@ async function coldStart(
   });
   try {
     const failures: string[] = [];
+    // All slots leased at once (none reused by a later acquirer), then one command on each while
+    // every shell is held: what 100 concurrent trajectories do.
+    const leased = await Promise.all(
+      Array.from({ length: hosts * slotsPerHost }, () =>
+        pool.acquire().catch((error: unknown) => {
+          failures.push(describe(error));
+          return undefined;
+        }),
+      ),
+    );
     const outcomes = await Promise.all(
-      Array.from({ length: hosts * slotsPerHost }, async () => {
-        const slot = await pool.acquire();
+      leased.map(async (slot) => {
+        if (!slot) return false;
         try {
           const result = await slot.exec('true');
           return result.exitCode === 0;
         } catch (error) {
-          failures.push(BerthError.isInstance(error) ? `${error.code}: ${error.message}` : String(error));
+          failures.push(describe(error));
           return false;
-        } finally {
-          await slot.release().catch(() => undefined);
         }
       }),
     );
+    const seconds = (performance.now() - started) / 1000;
+    await Promise.all(leased.map((slot) => slot?.release().catch(() => undefined)));
     return {
-      seconds: (performance.now() - started) / 1000,
+      seconds,
       succeeded: outcomes.filter(Boolean).length,
       failures,
     };
   } finally {
     await pool.close({ forceRemove: true, timeoutMs: 120_000 });
   }
+}
+
+function describe(error: unknown): string {
+  return BerthError.isInstance(error) ? `${error.code}: ${error.message}` : String(error);
 }
 
 export async function benchNomadColdStart(

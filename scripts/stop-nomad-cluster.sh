@@ -11,16 +11,19 @@ ADDR="http://10.213.12.1:4846"
 log() { printf '[nomad-cluster] %s\n' "$*" >&2; }
 is_agent() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q 'nomad.* agent'; }
 
-# 1. Stop and purge every job while the clients still run, so they stop their tasks themselves.
+# 1. Stop every job while the clients still run, so they stop their tasks themselves; wait for
+#    the allocations to end, then purge. (Purging first drops the allocations from the server at
+#    once, so the wait would see nothing to wait for while the tasks still run.)
 if curl -fsS --max-time 2 "$ADDR/v1/status/leader" >/dev/null 2>&1; then
   jobs="$(curl -fsS --max-time 5 "$ADDR/v1/jobs" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const j of JSON.parse(s))console.log(j.ID)})' 2>/dev/null || true)"
-  for job in $jobs; do curl -fsS --max-time 5 -X DELETE "$ADDR/v1/job/$job?purge=true" >/dev/null 2>&1 || true; done
-  [[ -z "$jobs" ]] || log "purged $(wc -w <<<"$jobs") job(s)"
-  for _ in $(seq 1 50); do
+  for job in $jobs; do curl -fsS --max-time 5 -X DELETE "$ADDR/v1/job/$job" >/dev/null 2>&1 || true; done
+  for _ in $(seq 1 100); do
     running="$(curl -fsS --max-time 3 "$ADDR/v1/allocations" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).filter(a=>a.ClientStatus==="running"||a.ClientStatus==="pending").length))' 2>/dev/null || echo 0)"
     [[ "$running" == 0 ]] && break
     sleep 0.2
   done
+  for job in $jobs; do curl -fsS --max-time 5 -X DELETE "$ADDR/v1/job/$job?purge=true" >/dev/null 2>&1 || true; done
+  [[ -z "$jobs" ]] || log "stopped and purged $(wc -w <<<"$jobs") job(s)"
 fi
 
 # 2. Agents: clients first, then the server.
@@ -53,6 +56,13 @@ done
 for pid in $(pgrep -f "$ROOT/" 2>/dev/null || true); do
   [[ "$pid" == "$$" ]] || kill -KILL "$pid" 2>/dev/null || true
 done
+
+# berth-agent installs of raw_exec hosts live on the nodes' root file system (here: this machine's).
+# Only when no other Nomad agent on the machine runs raw_exec allocations that may still use them.
+if ! pgrep -f 'nomad.* agent' >/dev/null 2>&1; then
+  rm -rf /.berth/agent-* 2>/dev/null && log "removed /.berth/agent-* (berth-agent installs)"
+  rmdir /.berth 2>/dev/null || true
+fi
 
 # 4. Network and files.
 for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep '^berth-nc-' || true); do

@@ -23,10 +23,14 @@ export function allocationLossReason(allocation: NomadAllocationListStub): strin
 export interface AllocationFateInit {
   readonly client: NomadClient;
   readonly clusterWatch: ClusterWatch;
+  /** The host's pool's job ID prefix: the one allocation query it shares (`poolJobPrefix`). */
+  readonly jobPrefix: string;
   readonly allocationId: string;
   readonly nodeId: string;
   /** Called once when the host is lost. */
   readonly onLost?: () => void;
+  /** Pauses before each confirming probe of an unreachable node (tests shorten them). */
+  readonly unreachableConfirmDelaysMs?: readonly number[];
 }
 
 /**
@@ -44,6 +48,10 @@ export class AllocationFate {
   private nodeName: string | undefined;
   private unwatch: (() => void) | undefined;
   private stopped = false;
+  private unreachableCheck: Promise<string | undefined> | undefined;
+  /** The node's ModifyIndex whose drain strategy was last read, and a count of reads started. */
+  private drainReadAt: number | undefined;
+  private drainReads = 0;
 
   constructor(private readonly init: AllocationFateInit) {}
 
@@ -104,6 +112,7 @@ export class AllocationFate {
   private ensureWatching(): void {
     if (this.unwatch || this.stopped || this.lostReason !== undefined) return;
     this.unwatch = this.init.clusterWatch.add({
+      jobPrefix: this.init.jobPrefix,
       allocationId: this.init.allocationId,
       nodeId: this.init.nodeId,
       allocation: (stub) => this.onAllocation(stub),
@@ -150,13 +159,19 @@ export class AllocationFate {
     if (node.Status === 'down' || node.Status === 'disconnected') {
       this.retire(`its node ${node.Name} is ${node.Status}`);
     } else if (node.Drain) {
-      if (this.draining) return;
-      this.draining = `its node ${node.Name} is draining`;
-      this.retire(this.draining);
+      if (!this.draining) {
+        this.draining = `its node ${node.Name} is draining`;
+        this.retire(this.draining);
+      }
+      // Each change of the node may be a new drain strategy (`-force`, a shorter `-deadline`).
+      if (node.ModifyIndex === this.drainReadAt) return;
+      this.drainReadAt = node.ModifyIndex;
       void this.scheduleDrainDeadline(node.ID, node.Name);
     } else if (this.draining) {
       // Drain cancelled (`-disable`): the node may take new hosts; this one stays retired.
       this.draining = undefined;
+      this.drainReadAt = undefined;
+      this.drainReads += 1;
       clearTimeout(this.drainTimer);
       this.drainTimer = undefined;
     }
@@ -167,18 +182,37 @@ export class AllocationFate {
    * removes it, so Nomad never migrates it: the pool's replacement is the only new placement.
    */
   private async scheduleDrainDeadline(nodeId: string, nodeName: string): Promise<void> {
-    const node = await this.init.client
-      .readNode(nodeId, { signal: AbortSignal.timeout(10_000) })
-      .then((result) => result.value)
-      .catch(() => undefined);
-    if (!this.draining || this.lostReason !== undefined) return;
-    const deadline = Date.parse(node?.DrainStrategy?.ForceDeadline ?? '');
-    const forced = node?.DrainStrategy?.Deadline !== undefined && node.DrainStrategy.Deadline < 0;
+    const read = ++this.drainReads;
+    const node = await this.readDrainingNode(nodeId);
+    // A later node change started a newer read (or the drain ended): that one decides.
+    if (read !== this.drainReads || !this.draining || this.lostReason !== undefined || this.stopped) return;
+    if (node === undefined) return; // unreadable: the next node change tries again
+    const strategy = node.DrainStrategy;
+    const deadline = Date.parse(strategy?.ForceDeadline ?? '');
+    const forced = strategy?.Deadline !== undefined && strategy.Deadline < 0;
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
     if (!forced && (!Number.isFinite(deadline) || deadline <= 0)) return; // no deadline: Nomad waits for us
-    const at = forced ? Date.now() : deadline - DRAIN_DEADLINE_MARGIN_MS;
+    // Well before the deadline on our clock (it may lag the servers'; giving up is a stop and a
+    // purge that take time too): never after, when Nomad would migrate the allocation itself.
+    const drainMs = (strategy?.Deadline ?? 0) / 1e6;
+    const marginMs = Math.max(DRAIN_DEADLINE_MARGIN_MS, drainMs * DRAIN_DEADLINE_MARGIN_FRACTION);
+    const at = forced ? Date.now() : deadline - marginMs;
     const reason = `its node ${nodeName} is draining and the drain deadline (${forced ? 'forced' : new Date(deadline).toISOString()}) came before the lease ended`;
     this.drainTimer = setTimeout(() => this.markLost(reason), Math.max(0, at - Date.now()));
     this.drainTimer.unref?.();
+  }
+
+  /** The node with its drain strategy; retried, since a missed read would mean no deadline at all. */
+  private async readDrainingNode(nodeId: string) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await this.init.client.readNode(nodeId, { signal: AbortSignal.timeout(10_000) })).value;
+      } catch {
+        if (attempt >= DRAIN_READ_ATTEMPTS || this.stopped || !this.draining) return undefined;
+        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+      }
+    }
   }
 
   private withDrain(reason: string): string {
@@ -199,20 +233,43 @@ export class AllocationFate {
 
   /**
    * After a shell's connection dropped while Nomad still wants the allocation: is its node
-   * reachable? The server answers `No path to node` at once when the client's connection is gone.
+   * reachable? The server answers `No path to node` at once when the client's connection is gone —
+   * but also, for every node at once, for a few seconds while a server restarts, a leader changes
+   * or clients reconnect their RPC. A retirement is for good, so one answer is not enough: the host
+   * is retired only when the probes `UNREACHABLE_CONFIRM_DELAYS_MS` later still say so and the
+   * cluster has a leader. (A node Nomad itself marks down or disconnected is retired by the watch.)
    */
-  async nodeUnreachableReason(): Promise<string | undefined> {
+  nodeUnreachableReason(): Promise<string | undefined> {
+    this.unreachableCheck ??= this.confirmUnreachable().finally(() => {
+      this.unreachableCheck = undefined;
+    });
+    return this.unreachableCheck;
+  }
+
+  private async confirmUnreachable(): Promise<string | undefined> {
+    if (!(await this.probeSaysUnreachable())) return undefined;
+    for (const delayMs of this.init.unreachableConfirmDelaysMs ?? UNREACHABLE_CONFIRM_DELAYS_MS) {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (this.stopped || this.lostReason !== undefined) return undefined;
+      if (!(await this.probeSaysUnreachable())) return undefined;
+    }
+    // No leader: the servers' trouble (an election), not this node's.
+    const leader = await this.init.client.leader({ signal: AbortSignal.timeout(3_000) }).catch(() => '');
+    if (leader === '') return undefined;
+    const reason = `its node ${this.nodeName ?? this.init.nodeId.slice(0, 8)} is unreachable (Nomad: No path to node)`;
+    this.retire(reason);
+    return reason;
+  }
+
+  private async probeSaysUnreachable(): Promise<boolean> {
     try {
       await this.init.client.probeAllocationClient(this.init.allocationId, {
         signal: AbortSignal.timeout(3_000),
       });
-      return undefined;
+      return false;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      if (!/no path to node|unknown node|no connection/i.test(message)) return undefined;
-      const reason = `its node ${this.nodeName ?? this.init.nodeId.slice(0, 8)} is unreachable (Nomad: No path to node)`;
-      this.retire(reason);
-      return reason;
+      return /no path to node|unknown node|no connection/i.test(message);
     }
   }
 
@@ -234,5 +291,17 @@ export class AllocationFate {
   }
 }
 
-/** How long before a drain's deadline Berth gives the host up itself (before Nomad migrates it). */
-const DRAIN_DEADLINE_MARGIN_MS = 1_000;
+/**
+ * When a node answered `No path to node`, ask again after these pauses before retiring its hosts:
+ * a server restart or leader change gives that answer for every node for a few seconds.
+ */
+const UNREACHABLE_CONFIRM_DELAYS_MS = [1_000, 2_000];
+
+/**
+ * How long before a drain's deadline Berth gives the host up itself (before Nomad migrates it):
+ * at least this, or this fraction of the drain's whole deadline when that is more.
+ */
+const DRAIN_DEADLINE_MARGIN_MS = 3_000;
+const DRAIN_DEADLINE_MARGIN_FRACTION = 0.1;
+/** Reads of a draining node's strategy before giving up until its next change. */
+const DRAIN_READ_ATTEMPTS = 3;

@@ -13,14 +13,26 @@ const MS = 1_000_000; // nanoseconds per millisecond
 
 /** `berth-<pool>-<profile>-<random>`: readable in `nomad job status`, unique per host. */
 export function makeJobId(pool: string, profile: string): string {
-  const part = (value: string) =>
+  return `${poolJobPrefix(pool)}${jobIdPart(profile)}-${randomBytes(5).toString('hex')}`;
+}
+
+/**
+ * What every job ID of `pool` starts with (`berth-<pool>-`; only `[a-z0-9-]`, so safe in a regular
+ * expression). A longer pool name sharing the truncated part matches too: harmless for a watch.
+ */
+export function poolJobPrefix(pool: string): string {
+  return `${JOB_ID_PREFIX}${jobIdPart(pool)}-`;
+}
+
+function jobIdPart(value: string): string {
+  return (
     sanitizeLabelValue(value)
       .replace(/[^A-Za-z0-9-]/g, '-')
       .replace(/-+/g, '-')
       .replace(/^-|-$/g, '')
       .toLowerCase()
-      .slice(0, 24) || 'x';
-  return `${JOB_ID_PREFIX}${part(pool)}-${part(profile)}-${randomBytes(5).toString('hex')}`;
+      .slice(0, 24) || 'x'
+  );
 }
 
 /** The labels a host carries as job Meta: the request's plus `berth.backend=nomad`. */

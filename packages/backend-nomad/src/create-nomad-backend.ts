@@ -176,7 +176,9 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
       throwIfAborted(signal, 'Creating a Nomad host');
       const pool = request.labels[LABEL.pool] ?? 'pool';
       const jobId = makeJobId(pool, request.profile);
-      const preferred = request.spec.spreadOverNodes ? await spread.reserve(pool, jobId, signal) : undefined;
+      const preferred = request.spec.spreadOverNodes
+        ? await spread.reserve(pool, jobId, request.spec, signal)
+        : undefined;
       const job = buildNomadJob(jobId, request.spec, hostMeta(request.labels), preferred ? [preferred] : []);
       if (request.spec.workspaceRoot !== undefined)
         job.TaskGroups[0]!.Meta = { [WORKSPACE_META]: request.spec.workspaceRoot };
@@ -194,6 +196,7 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
           placementFailure,
           signal,
           ask: { cpu: request.spec.cpu, memoryMiB: request.spec.memoryMiB, diskMiB: request.spec.diskMiB },
+          fit: request.spec,
           onProgress: request.onProgress,
         });
         spread.placed(pool, jobId, allocation.NodeID);

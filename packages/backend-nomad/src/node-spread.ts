@@ -2,6 +2,32 @@ import type { NomadClient } from './client/nomad-client.js';
 import type { NomadNodeListStub } from './client/nomad-types.js';
 import type { ClusterWatch } from './cluster-watch.js';
 
+/** What of a job decides which nodes it can land on, as far as a node list stub tells. */
+export interface NodeFit {
+  /** Nomad's patterns (`*` globs), as in the job. */
+  readonly datacenters: readonly string[];
+  /** Undefined: the namespace's default pool (`default`). */
+  readonly nodePool: string | undefined;
+  readonly driver: string;
+}
+
+/** Whether a node can run the job (constraints aside: Nomad still checks those). */
+export function fits(node: NomadNodeListStub, fit: NodeFit): boolean {
+  const inDatacenter = fit.datacenters.some((pattern) =>
+    new RegExp(`^${pattern.split('*').map(escapeRegExp).join('.*')}$`).test(node.Datacenter),
+  );
+  const pool = fit.nodePool ?? 'default';
+  // Stubs of an older Nomad carry no pool or drivers: then they cannot rule a node out.
+  const inPool = pool === 'all' || node.NodePool === undefined || node.NodePool === pool;
+  const driver = node.Drivers?.[fit.driver];
+  const hasDriver = !node.Drivers || (driver?.Detected === true && driver.Healthy);
+  return inDatacenter && inPool && hasDriver;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 /** How long a node list read for spreading is reused when no cluster watch runs. */
 const NODE_LIST_TTL_MS = 2_000;
 
@@ -21,10 +47,23 @@ export class NodeSpread {
     private readonly watch: ClusterWatch,
   ) {}
 
-  /** The node to prefer for `jobId`, or undefined when there is no choice (or nodes cannot be read). */
-  async reserve(pool: string, jobId: string, signal?: AbortSignal): Promise<string | undefined> {
+  /**
+   * The node to prefer for `jobId`, or undefined when there is no choice (or nodes cannot be read).
+   * Only nodes the job could run on count (`fit`: its datacenters, node pool, driver): steering a
+   * host toward a node outside them would spread nothing.
+   */
+  async reserve(
+    pool: string,
+    jobId: string,
+    fit: NodeFit,
+    signal?: AbortSignal,
+  ): Promise<string | undefined> {
     const nodes = (await this.nodes(signal)).filter(
-      (node) => node.Status === 'ready' && node.SchedulingEligibility === 'eligible' && !node.Drain,
+      (node) =>
+        node.Status === 'ready' &&
+        node.SchedulingEligibility === 'eligible' &&
+        !node.Drain &&
+        fits(node, fit),
     );
     if (nodes.length < 2) return undefined;
     const hosts = this.hostsOf(pool);

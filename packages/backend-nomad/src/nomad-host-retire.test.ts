@@ -5,8 +5,12 @@ import type { ClusterWatch, ClusterWatcher } from './cluster-watch.js';
 import { NomadHost } from './nomad-host.js';
 
 /** A host wired to a hand-driven cluster watch and a client that only answers `readNode`. */
-function hostWith(forceDeadline: string | undefined) {
+function hostWith(
+  initialForceDeadline: string | undefined,
+  drain: { deadlineNs?: number; failReads?: number; reads?: number } = {},
+) {
   let watcher: ClusterWatcher | undefined;
+  let forceDeadline = initialForceDeadline;
   const watch = {
     add: (added: ClusterWatcher) => {
       watcher = added;
@@ -16,9 +20,20 @@ function hostWith(forceDeadline: string | undefined) {
     },
   } as unknown as ClusterWatch;
   const client = {
-    readNode: async () => ({
-      value: { DrainStrategy: forceDeadline ? { Deadline: 1, ForceDeadline: forceDeadline } : null },
-    }),
+    readNode: async () => {
+      drain.reads = (drain.reads ?? 0) + 1;
+      if ((drain.failReads ?? 0) > 0) {
+        drain.failReads = (drain.failReads ?? 0) - 1;
+        throw new Error('socket hang up');
+      }
+      return {
+        value: {
+          DrainStrategy: forceDeadline
+            ? { Deadline: drain.deadlineNs ?? 1, ForceDeadline: forceDeadline }
+            : null,
+        },
+      };
+    },
   } as unknown as NomadClient;
   const host = new NomadHost({
     client,
@@ -66,7 +81,15 @@ function hostWith(forceDeadline: string | undefined) {
       ModifyTime: 0,
       ...fields,
     });
-  return { heard, node, allocation, watching: () => watcher !== undefined };
+  return {
+    heard,
+    node,
+    allocation,
+    watching: () => watcher !== undefined,
+    setForceDeadline: (at: string) => {
+      forceDeadline = at;
+    },
+  };
 }
 
 describe('NomadHost: drain and node loss from the cluster watch', () => {
@@ -77,18 +100,54 @@ describe('NomadHost: drain and node loss from the cluster watch', () => {
     vi.useRealTimers();
   });
 
-  it('a draining node retires the host once, and 1 s before the deadline the host is lost naming the drain', async () => {
+  it('a draining node retires the host once, and 3 s before the deadline the host is lost naming the drain', async () => {
     const deadline = new Date(Date.now() + 10_000).toISOString();
     const { heard, node } = hostWith(deadline);
     node({ Drain: true, SchedulingEligibility: 'ineligible' });
     node({ Drain: true, SchedulingEligibility: 'ineligible' });
     expect(heard).toEqual(['retire: its node n1 is draining']);
-    await vi.advanceTimersByTimeAsync(8_900);
+    await vi.advanceTimersByTimeAsync(6_900);
     expect(heard).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(200);
     expect(heard[1]).toMatch(
       /^lost: its node n1 is draining and the drain deadline \(.+\) came before the lease ended$/,
     );
+  });
+
+  it('a long drain gives the host up 10% of the deadline early', async () => {
+    const { heard, node } = hostWith(new Date(Date.now() + 60_000).toISOString(), {
+      deadlineNs: 60_000 * 1e6,
+    });
+    node({ Drain: true });
+    await vi.advanceTimersByTimeAsync(53_900);
+    expect(heard).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(heard[1]).toMatch(/^lost: its node n1 is draining and the drain deadline/);
+  });
+
+  it('a later change of the drain (a shorter deadline) is read again and wins', async () => {
+    const drain = { reads: 0 };
+    const host = hostWith(new Date(Date.now() + 600_000).toISOString(), drain);
+    host.node({ Drain: true, ModifyIndex: 5 });
+    await vi.advanceTimersByTimeAsync(1_000);
+    host.setForceDeadline(new Date(Date.now() + 10_000).toISOString());
+    host.node({ Drain: true, ModifyIndex: 6 });
+    await vi.advanceTimersByTimeAsync(6_900);
+    expect(host.heard).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(host.heard[1]).toMatch(/^lost: its node n1 is draining/);
+    expect(drain.reads).toBe(2);
+  });
+
+  it('a failed read of the draining node is retried, so the deadline still holds', async () => {
+    const drain = { failReads: 2, reads: 0 };
+    const { heard, node } = hostWith(new Date(Date.now() + 20_000).toISOString(), drain);
+    node({ Drain: true });
+    await vi.advanceTimersByTimeAsync(16_900);
+    expect(heard).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(heard[1]).toMatch(/^lost: its node n1 is draining/);
+    expect(drain.reads).toBe(3);
   });
 
   it('a drain cancelled before its deadline loses nothing (the host stays retired)', async () => {

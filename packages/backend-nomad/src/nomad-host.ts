@@ -13,10 +13,10 @@ import type {
   SlotUserV1,
   WaitOptions,
 } from '@berth/core';
-import { BerthError, CapabilityUnsupportedError, InternalError, throwIfAborted } from '@berth/core';
+import { BerthError, CapabilityUnsupportedError, InternalError, LABEL, throwIfAborted } from '@berth/core';
 import { AgentHostRuntime, AgentLink, type AgentLinkMode } from '@berth/host-agent';
 import { AllocationFate, allocationLossReason } from './allocation-fate.js';
-import { TASK_NAME } from './build-nomad-job.js';
+import { JOB_ID_PREFIX, poolJobPrefix, TASK_NAME } from './build-nomad-job.js';
 import type { NomadClient } from './client/nomad-client.js';
 import type { NomadExecSession } from './client/nomad-exec-session.js';
 import type { ClusterWatch } from './cluster-watch.js';
@@ -50,6 +50,12 @@ export interface NomadHostInit {
   };
 }
 
+/** The pool's job ID prefix when the job follows it (every job Berth makes does), else any Berth job's. */
+function jobPrefixOf(jobId: string, labels: Readonly<Record<string, string>>): string {
+  const prefix = poolJobPrefix(labels[LABEL.pool] ?? 'pool');
+  return jobId.startsWith(prefix) ? prefix : JOB_ID_PREFIX;
+}
+
 /** One running allocation of a Berth job, carrying the slot workspaces. */
 export class NomadHost implements HostV1 {
   readonly id: string;
@@ -75,6 +81,7 @@ export class NomadHost implements HostV1 {
     this.fate = new AllocationFate({
       client: init.client,
       clusterWatch: init.clusterWatch,
+      jobPrefix: jobPrefixOf(init.jobId, init.labels),
       allocationId: init.allocationId,
       nodeId: init.nodeId,
       onLost: () => this.onGone?.(),

@@ -16,6 +16,7 @@ import {
   findFailureEvent,
   isExhaustion,
 } from './describe-nomad-failure.js';
+import { fits, type NodeFit } from './node-spread.js';
 
 export interface WaitForRunningAllocationOptions {
   readonly client: NomadClient;
@@ -28,6 +29,8 @@ export interface WaitForRunningAllocationOptions {
   readonly signal?: AbortSignal;
   /** What one host asks for: a failure to place is final when no node could ever hold it. */
   readonly ask?: ResourceAsk;
+  /** Which nodes the job can use at all (datacenters, node pool, driver): only those are compared. */
+  readonly fit?: NodeFit;
   readonly onProgress?: (progress: HostProgressV1) => void;
 }
 
@@ -151,7 +154,9 @@ async function watchEvaluation(
       const exhausted = failed.some(([, metric]) => isExhaustion(metric));
       // "Exhausted" also means "larger than any node will ever be": that is no capacity to wait for.
       const tooLarge =
-        exhausted && options.ask ? await largerThanEveryNode(client, options.ask, signal) : undefined;
+        exhausted && options.ask
+          ? await largerThanEveryNode(client, options.ask, options.fit, signal)
+          : undefined;
       if (tooLarge) {
         state.placementReasons = [...reasons, tooLarge];
         throw placementError(jobId, state.placementReasons, false);
@@ -216,24 +221,24 @@ export interface ResourceAsk {
 }
 
 /**
- * A reason when no ready, eligible node has (in total, less what it reserves) the CPU, memory and
- * disk one host asks for; undefined when some node could hold it once it is free (or nodes cannot
- * be read: then the failure stays retryable).
+ * A reason when no node the job can use (its datacenters, node pool and driver; any status but
+ * `down`) has (in total, less what it reserves) the CPU, memory and disk one host asks for;
+ * undefined when some such node could hold it once free — even one draining or ineligible right
+ * now, which may come back — or when nodes cannot be read: then the failure stays retryable.
+ * One request (`/v1/nodes?resources=true`), however many nodes.
  */
-async function largerThanEveryNode(
+export async function largerThanEveryNode(
   client: NomadClient,
   ask: ResourceAsk,
+  fit: NodeFit | undefined,
   signal: AbortSignal,
 ): Promise<string | undefined> {
   try {
-    const { value: stubs } = await client.listNodes({ signal });
-    const eligible = (stubs ?? []).filter(
-      (node) => node.Status === 'ready' && node.SchedulingEligibility === 'eligible',
-    );
-    if (eligible.length === 0) return undefined;
-    const nodes = await Promise.all(eligible.map((stub) => client.readNode(stub.ID, { signal })));
+    const { value: stubs } = await client.listNodes({ signal, resources: true });
+    const usable = (stubs ?? []).filter((node) => node.Status !== 'down' && (!fit || fits(node, fit)));
+    if (usable.length === 0) return undefined;
     let largest = { cpu: 0, memoryMiB: 0, diskMiB: 0 };
-    for (const { value: node } of nodes) {
+    for (const node of usable) {
       const total = node.NodeResources;
       const reserved = node.ReservedResources;
       const free = {
@@ -252,7 +257,7 @@ async function largerThanEveryNode(
     }
     return (
       `no node can ever hold one host: it asks cpu ${ask.cpu} MHz, memory ${ask.memoryMiB} MiB, disk ${ask.diskMiB} MiB; ` +
-      `the largest of ${nodes.length} eligible nodes has cpu ${largest.cpu} MHz, memory ${largest.memoryMiB} MiB, disk ${largest.diskMiB} MiB`
+      `the largest of the ${usable.length} node(s) it could use has cpu ${largest.cpu} MHz, memory ${largest.memoryMiB} MiB, disk ${largest.diskMiB} MiB`
     );
   } catch {
     return undefined;

@@ -172,8 +172,15 @@ export class NomadClient {
     return result.value;
   }
 
-  listNodes(options: ListOptions = {}): Promise<NomadQueryResult<NomadNodeListStub[]>> {
-    return this.get('/v1/nodes', 'list nodes', options, { prefix: options.prefix, filter: options.filter });
+  /** `resources: true`: each stub carries the node's total and reserved resources. */
+  listNodes(
+    options: ListOptions & { resources?: boolean } = {},
+  ): Promise<NomadQueryResult<NomadNodeListStub[]>> {
+    return this.get('/v1/nodes', 'list nodes', options, {
+      prefix: options.prefix,
+      filter: options.filter,
+      ...(options.resources ? { resources: true } : {}),
+    });
   }
 
   readNode(nodeId: string, options: ReadOptions = {}): Promise<NomadQueryResult<NomadNode>> {

@@ -265,6 +265,17 @@ export interface NomadNodeListStub {
   Drain: boolean;
   Drivers?: Record<string, NomadDriverInfo> | null;
   Version?: string;
+  /** In a list only when asked for (`GET /v1/nodes?resources=true`). */
+  NodeResources?: {
+    Cpu?: { CpuShares?: number; TotalCpuCores?: number };
+    Memory?: { MemoryMB?: number };
+    Disk?: { DiskMB?: number };
+  } | null;
+  ReservedResources?: {
+    Cpu?: { CpuShares?: number };
+    Memory?: { MemoryMB?: number };
+    Disk?: { DiskMB?: number };
+  } | null;
   CreateIndex: number;
   ModifyIndex: number;
 }
@@ -284,14 +295,4 @@ export interface NomadNode extends Omit<NomadNodeListStub, 'Drivers'> {
   Drivers?: Record<string, NomadDriverInfo> | null;
   /** While a drain runs: its deadline (RFC 3339; zero time = none). */
   DrainStrategy?: { Deadline: number; ForceDeadline: string; IgnoreSystemJobs?: boolean } | null;
-  NodeResources?: {
-    Cpu?: { CpuShares?: number; TotalCpuCores?: number };
-    Memory?: { MemoryMB?: number };
-    Disk?: { DiskMB?: number };
-  } | null;
-  ReservedResources?: {
-    Cpu?: { CpuShares?: number };
-    Memory?: { MemoryMB?: number };
-    Disk?: { DiskMB?: number };
-  } | null;
 }

@@ -80,6 +80,11 @@ export class HostFleet {
     return fleet;
   }
 
+  /** Hosts the backend retired that still run leases (out of their profile's `hosts`). */
+  retiringHosts(): readonly ManagedHost[] {
+    return [...this.retiring];
+  }
+
   *allHosts(): Iterable<ManagedHost> {
     for (const fleet of this.profiles.values()) yield* fleet.hosts;
     yield* this.retiring;
@@ -171,6 +176,9 @@ export class HostFleet {
       this.events.emit('host:created', { hostId: host.id, profile: name, coldStartMs });
       this.events.emit('pool:scaled', { profile: name, hosts: fleet.hosts.length, direction: 'up' });
       succeeded = true;
+      // Retired while it was prepared or claimed (not in `hosts` yet, so that retirement was not
+      // acted on and will not be delivered again): act on it now.
+      if (host.retiredReason !== undefined) this.onRetire(host, host.retiredReason);
     } catch (error) {
       // A half-made host is removed whatever failed (docs/lessons.md #1).
       const failedHostId = backendHost?.id;
@@ -232,6 +240,8 @@ export class HostFleet {
     this.claimedAtMs.set(host, claimStartedMs);
     this.profile(host.profile).hosts.push(host);
     this.events.emit('host:adopted', { hostId: host.id, profile: host.profile });
+    // Retired while it was claimed or scrubbed (an adopted host on a draining node): act on it now.
+    if (host.retiredReason !== undefined) this.onRetire(host, host.retiredReason);
   }
 
   private onRetire(host: ManagedHost, reason: string): void {
@@ -409,7 +419,13 @@ export class HostFleet {
       await Promise.allSettled([...this.pending]);
       await Promise.allSettled(
         [...this.allHosts()].map(async (host) => {
-          if (destroy) return this.destroy(host, 'pool closed');
+          // A retired host (draining or unreachable node) is not worth keeping for the next process,
+          // which would adopt it only to retire it again: removed even when persisting.
+          if (destroy || this.retiring.has(host))
+            return this.destroy(
+              host,
+              destroy ? 'pool closed' : `retired: ${host.retiredReason ?? 'by its backend'}`,
+            );
           if (host.shellAvailable && host.status === 'ready') {
             // Persist keeps the host warm, not what the leases left running (nothing outlives a lease).
             await host.sweepAllLeases().catch(() => undefined);

@@ -26,6 +26,8 @@ export interface PoolHost {
   readonly adopted: boolean;
   /** `ready`, or `lost` / `removing` while it is being taken out. */
   readonly status: HostStatus;
+  /** Why its backend retired it (no new leases, removed once idle), when it did. */
+  readonly retiring: string | undefined;
   /** Epoch milliseconds (the `berth.created` label when the engine kept it). */
   readonly createdAtMs: number;
   readonly ageMs: number;
@@ -43,6 +45,7 @@ export function listPoolHosts(fleet: HostFleet, now = Date.now()): PoolHost[] {
     createdBy: host.backendHost.labels['berth.owner'],
     adopted: host.adopted,
     status: host.status,
+    retiring: host.retiredReason,
     createdAtMs: host.createdAtMs,
     ageMs: Math.max(0, now - host.createdAtMs),
     idleMs: host.leasedCount === 0 ? Math.max(0, now - host.idleSinceMs) : undefined,

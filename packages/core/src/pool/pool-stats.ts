@@ -3,7 +3,10 @@ import type { HostFleet } from './host-fleet.js';
 import type { LatencyWindow } from './latency-window.js';
 
 export interface ProfileStats {
+  /** Hosts that take leases (retiring ones not included). */
   hosts: number;
+  /** Hosts the backend retired (a draining or unreachable node) whose leases still run. */
+  retiring: number;
   creating: number;
   minHosts: number;
   maxHosts: number;
@@ -41,15 +44,18 @@ export function collectStats(
   for (const [name, profile] of fleet.profiles) {
     hosts += profile.hosts.length;
     creating += profile.creating;
+    const retiring = fleet.retiringHosts().filter((host) => host.profile === name);
     profiles[name] = {
       hosts: profile.hosts.length,
+      retiring: retiring.length,
       creating: profile.creating,
       minHosts: profile.options.minHosts,
       maxHosts: profile.options.maxHosts,
       slotsPerHost: profile.options.slotsPerHost,
       lastError: profile.lastError?.message,
     };
-    for (const host of profile.hosts) for (const slot of host.slots) slots[slot.state] += 1;
+    // A retiring host's leased slots are still leased: counted, or they would vanish from stats.
+    for (const host of [...profile.hosts, ...retiring]) for (const slot of host.slots) slots[slot.state] += 1;
   }
   return {
     hosts,

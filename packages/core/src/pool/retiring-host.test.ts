@@ -56,6 +56,13 @@ describe('a host its backend retires (node drain, node unreachable)', () => {
       const next = await pool.acquire();
       expect(next.hostId).not.toBe(first);
 
+      // Its lease still shows, in stats and in hosts(), marked as retiring.
+      const stats = pool.stats();
+      expect(stats.slots.acquired).toBe(2);
+      expect(stats.profiles.default).toMatchObject({ hosts: 1, retiring: 1 });
+      expect(pool.hosts().find((host) => host.id === first)?.retiring).toBe('its node n1 is draining');
+      expect(pool.hosts().find((host) => host.id === next.hostId)?.retiring).toBeUndefined();
+
       // The lease on the retired host still runs commands.
       const result = await leased.exec('echo still-here');
       expect(result.stdout.trim()).toBe('still-here');

@@ -146,23 +146,25 @@ export async function runCommand(
  * gone (HOST_LOST), or only the slot's runtime (killed by a command, a dropped connection): then
  * whatever the command left running is killed and the caller may retry on the same slot.
  */
-async function runtimeLossError(slot: SlotRecord, error: unknown): Promise<unknown> {
+export async function runtimeLossError(slot: SlotRecord, error: unknown): Promise<unknown> {
   const host = slot.host;
-  // Its backend retired the host (its machine is draining or stopped answering): the shell went
-  // with the machine, so retrying on this slot cannot help.
-  if (host.status === 'ready' && host.retiredReason !== undefined && error instanceof ShellClosedError)
-    return new HostLostError(host.id, host.retiredReason, { cause: error });
   if (host.status === 'ready' && error instanceof ShellClosedError) {
     const reason = `the shell of ${slot.id} went away mid-command`;
+    const retiredBefore = host.retiredReason;
     if (await host.verifyAlive(reason)) {
-      // Asking the engine may have shown the host unreachable: retired, so not a slot-only loss.
-      if (host.retiredReason !== undefined)
+      // Asking the engine showed the host unreachable (it retired it just now): the shell went with
+      // the machine, so retrying on this slot cannot help.
+      if (retiredBefore === undefined && host.retiredReason !== undefined)
         return new HostLostError(host.id, host.retiredReason, { cause: error });
       // A host being killed can still look alive for a moment; reaching into it to sweep settles it.
+      // So does a host retired earlier: a draining node still answers (the slot stays usable until
+      // the drain deadline), one that stopped answering does not.
       const swept = await host.sweepSlot(slot).then(
         () => true,
         () => false,
       );
+      if (!swept && host.retiredReason !== undefined && host.status === 'ready')
+        return new HostLostError(host.id, host.retiredReason, { cause: error });
       // Not reachable now (its runtime restarting): swept before the slot's next command instead.
       if (!swept && (await host.verifyAlive(reason))) slot.pendingSweep = true;
       if (host.status === 'ready') return new SlotRuntimeLostError(slot.id, error.message, { cause: error });
