@@ -164,6 +164,9 @@ export function createModalBackend(options: ModalBackendOptions = {}): ModalBack
           [MODAL_TAG.created]: String(Date.now()),
           [MODAL_TAG.workspaceRoot]: request.spec.workspaceRoot,
         };
+        // The rate turn comes after the (possibly long, shared) image build, right before the
+        // create itself: waited for earlier, creates queued behind one build would fire at once.
+        await admission.turn(signal);
         throwIfAborted(signal, 'Creating a Modal sandbox');
         request.onProgress?.({ phase: 'create', message: `creating a sandbox in app ${appName}` });
         created = resources.createSandbox(app, image, { ...params, tags: labels });

@@ -33,6 +33,7 @@ const running = async () => (await modal.runningSandboxes()).filter((sb) => sb.r
 afterEach(async () => {
   Object.assign(modal.faults, {
     resourceExhausted: { count: 0, retryAfterSecs: 0.2 },
+    imageBuildDelayMs: 0,
     schedulingDelayMs: 0,
     cutOutputAfterBytes: 0,
     rejectCredentials: false,
@@ -81,6 +82,28 @@ describe('contract: admission control', () => {
     expect(modal.maxCreatesPerSecond(900)).toBeLessThanOrEqual(4);
     expect(modal.stats.maxStarting).toBeLessThanOrEqual(6);
   }, 120_000);
+
+  it('creates queued behind a slow image build still reach Modal at most 4 per second', async () => {
+    // A fresh backend builds the image once; every create waits for that build.
+    modal.faults.imageBuildDelayMs = 2_000;
+    const modalBackend = backend({ maxConcurrentStarts: 8, shellTransport: 'exec' });
+    const spec = modalBackend.resolveHostSpec(HOST, 'host');
+    const before = modal.stats.createTimesMs.length;
+    const id = poolId('slow-build');
+    const hosts = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        modalBackend.createHost({ profile: 'default', spec, labels: labels(id), slotCount: 1 }),
+      ),
+    );
+    await Promise.all(hosts.map((host) => host.destroy({ force: true })));
+    await modalBackend.dispose();
+    const times = modal.stats.createTimesMs.slice(before).sort((a, b) => a - b);
+    expect(times).toHaveLength(8);
+    // Same 900 ms window allowance for arrival jitter as the burst test.
+    let most = 0;
+    for (const at of times) most = Math.max(most, times.filter((t) => t >= at && t < at + 900).length);
+    expect(most).toBeLessThanOrEqual(4);
+  }, 60_000);
 
   it('RESOURCE_EXHAUSTED with a retry policy: the SDK waits it out and the create succeeds', async () => {
     modal.faults.resourceExhausted = { count: 2, retryAfterSecs: 0.2 };

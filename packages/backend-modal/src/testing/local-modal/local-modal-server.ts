@@ -50,6 +50,7 @@ export class LocalModal {
   static async start(options: StartLocalModalOptions = {}): Promise<LocalModal> {
     const faults: LocalModalFaults = {
       resourceExhausted: { count: 0, retryAfterSecs: 0.2 },
+      imageBuildDelayMs: 0,
       schedulingDelayMs: 0,
       cutOutputAfterBytes: 0,
       rejectCredentials: false,
