@@ -22,6 +22,7 @@ import {
 } from './modal-host.js';
 import { DEFAULT_WORKSPACE_ROOT, type ModalHostSpec, resolveModalHostSpec } from './modal-host-spec.js';
 import { ModalResources, sandboxParams } from './modal-resources.js';
+import { rememberClient } from './sandbox-end.js';
 
 export interface ModalBackendOptions {
   /** The Modal app sandboxes belong to (created if missing). Default `berth`. */
@@ -178,7 +179,7 @@ export function createModalBackend(options: ModalBackendOptions = {}): ModalBack
       // start slot is held until the sandbox ran its first command (or failed).
       const finish = async (): Promise<ModalHost> => {
         try {
-          const sb = await call('create a Modal sandbox', () => created);
+          const sb = rememberClient(await call('create a Modal sandbox', () => created), await getClient());
           try {
             request.onProgress?.({
               phase: 'start',
@@ -249,7 +250,8 @@ export function createModalBackend(options: ModalBackendOptions = {}): ModalBack
       return call(
         operation,
         async () => {
-          const sb = await (await getClient()).sandboxes.fromId(descriptor.id);
+          const modal = await getClient();
+          const sb = rememberClient(await modal.sandboxes.fromId(descriptor.id), modal);
           const tags = await sb.getTags();
           if (tags[MODAL_TAG.backend] !== 'modal') {
             throw new InvalidOptionsError(
@@ -265,9 +267,10 @@ export function createModalBackend(options: ModalBackendOptions = {}): ModalBack
 
     async removeHost(descriptor, waitOptions = {}) {
       throwIfAborted(waitOptions.signal, 'Terminating a Modal sandbox');
-      const sb = await call('terminate a sandbox', async () =>
-        (await getClient()).sandboxes.fromId(descriptor.id),
-      );
+      const sb = await call('terminate a sandbox', async () => {
+        const modal = await getClient();
+        return rememberClient(await modal.sandboxes.fromId(descriptor.id), modal);
+      });
       await hostOf(sb, {}).destroy({
         force: true,
         ...(waitOptions.signal ? { signal: waitOptions.signal } : {}),

@@ -27,8 +27,13 @@ const GRPC = {
 export interface ModalErrorContext {
   /** What Berth was doing: `create a sandbox`, `run a command in sandbox sb-…`. */
   readonly operation: string;
-  /** The sandbox, when the call was about one: its loss becomes HOST_LOST. */
+  /** The sandbox, when the call was about one. */
   readonly sandboxId?: string;
+  /**
+   * Modal's reason, once the sandbox's result showed it finished (see `mapSandboxError`): only
+   * then, or on a structured SandboxTimeoutError, is the error HOST_LOST.
+   */
+  readonly sandboxEnded?: string;
   /** retryAfterMs for CAPACITY when Modal gave none the SDK passes on. */
   readonly retryAfterMs?: number;
 }
@@ -71,7 +76,12 @@ export function mapModalError(error: unknown, context: ModalErrorContext): Error
       { cause: error },
     );
   }
-  if (sandboxId && isSandboxGone(name, code, reason)) {
+  if (sandboxId && context.sandboxEnded) {
+    return new HostLostError(sandboxId, `Modal ended the sandbox: ${context.sandboxEnded} (${reason})`, {
+      cause: error,
+    });
+  }
+  if (sandboxId && name === 'SandboxTimeoutError') {
     return new HostLostError(sandboxId, `Modal ended the sandbox: ${reason}`, { cause: error });
   }
   if (name === 'NotFoundError' || (name === 'ClientError' && code === GRPC.NOT_FOUND)) {
@@ -99,13 +109,6 @@ export function mapModalError(error: unknown, context: ModalErrorContext): Error
     );
   }
   return new InternalError(`${where}: ${reason}`, { cause: error });
-}
-
-function isSandboxGone(name: unknown, code: unknown, reason: string): boolean {
-  if (name === 'SandboxTimeoutError' || name === 'ClientClosedError') return true;
-  if (name === 'ConflictError' && /finished|terminated/i.test(reason)) return true;
-  if (name === 'ClientError' && (code === GRPC.FAILED_PRECONDITION || code === GRPC.NOT_FOUND)) return true;
-  return /not running|terminated|timed out|has already finished/i.test(reason);
 }
 
 /** Modal's return code for a finished sandbox, as a reason for HOST_LOST. */

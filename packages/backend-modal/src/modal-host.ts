@@ -23,6 +23,7 @@ import type { Sandbox } from 'modal';
 import { mapModalError, sandboxExitReason } from './map-modal-error.js';
 import { modalAgentAccess } from './modal-agent-access.js';
 import { openModalShellChannel } from './modal-shell-channel.js';
+import { mapSandboxError } from './sandbox-end.js';
 import { runExec } from './sandbox-exec.js';
 
 /**
@@ -194,12 +195,9 @@ export class ModalHost implements HostV1, AsyncDisposable {
       () => {
         this.#state = 'destroyed';
       },
-      (error: unknown) => {
+      async (error: unknown) => {
         this.#destroying = undefined;
-        const mapped = mapModalError(error, {
-          operation: `terminate sandbox ${this.id}`,
-          sandboxId: this.id,
-        });
+        const mapped = await mapSandboxError(this.#sb, error, `terminate sandbox ${this.id}`);
         if (BerthError.hasCode(mapped, 'HOST_LOST') || BerthError.hasCode(mapped, 'NOT_FOUND')) return; // gone already
         throw mapped;
       },
