@@ -44,7 +44,10 @@ export interface ModalBackendOptions {
    * `maxThrottleWaitSecs` applies instead.
    */
   readonly maxThrottleWaitMs?: number;
-  /** Bound on starting a shell or the agent. Default 60000. */
+  /**
+   * Bound on starting a shell or the agent, and on a new sandbox running its first command: one
+   * Modal has not scheduled by then is terminated and the create fails CAPACITY. Default 60000.
+   */
   readonly channelOpenTimeoutMs?: number;
   /**
    * berth-agent kills what it started and exits when no heartbeat came for this long, so a crashed
@@ -176,7 +179,8 @@ export function createModalBackend(options: ModalBackendOptions = {}): ModalBack
         throw mapModalError(error, { operation: 'create a Modal sandbox' });
       }
       // Modal cannot cancel a create: an abort lets it finish, then terminates what it made. The
-      // start slot is held until the sandbox ran its first command (or failed).
+      // start slot is held until the sandbox ran its first command, failed, was aborted, or did
+      // not run one within channelOpenTimeoutMs (then it is terminated).
       const finish = async (): Promise<ModalHost> => {
         try {
           const sb = rememberClient(await call('create a Modal sandbox', () => created), await getClient());
@@ -185,7 +189,7 @@ export function createModalBackend(options: ModalBackendOptions = {}): ModalBack
               phase: 'start',
               message: `waiting for sandbox ${sb.sandboxId} to run commands`,
             });
-            const platform = await probePlatform(sb);
+            const platform = await probePlatform(sb, { signal, timeoutMs: timeouts.channelOpenTimeoutMs });
             return hostOf(sb, labels, platform);
           } catch (error) {
             await terminateQuietly(sb);

@@ -193,6 +193,70 @@ describe('contract: faults on the wire', () => {
     await fresh.dispose();
   });
 
+  it('a sandbox Modal does not schedule within channelOpenTimeoutMs: CAPACITY, terminated, its start slot freed', async () => {
+    modal.faults.schedulingDelayMs = 30_000;
+    const modalBackend = backend({
+      maxConcurrentStarts: 1,
+      channelOpenTimeoutMs: 1_500,
+      shellTransport: 'exec',
+    });
+    const spec = modalBackend.resolveHostSpec(HOST, 'host');
+    const id = poolId('unscheduled');
+    const error = await modalBackend
+      .createHost({ profile: 'default', spec, labels: labels(id), slotCount: 1 })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CAPACITY' });
+    const stuck = modal.sandboxes().filter((sb) => sb.tags.get('berth.pool') === id);
+    expect(stuck).toHaveLength(1);
+    await waitUntil('the unscheduled sandbox to be terminated', 10_000, async () =>
+      (await running()).every((sb) => sb.tags.get('berth.pool') !== id),
+    );
+    // The only start slot is free again: the next create goes ahead at once.
+    modal.faults.schedulingDelayMs = 0;
+    const host = await modalBackend.createHost({
+      profile: 'default',
+      spec,
+      labels: labels(id),
+      slotCount: 1,
+    });
+    expect(stuck[0]?.startedAt, 'the first sandbox never started').toBeUndefined();
+    await host.destroy({ force: true });
+    await modalBackend.dispose();
+  }, 60_000);
+
+  it('an aborted create frees its start slot at once, while Modal is still scheduling it', async () => {
+    modal.faults.schedulingDelayMs = 30_000;
+    const modalBackend = backend({ maxConcurrentStarts: 1, shellTransport: 'exec' });
+    const spec = modalBackend.resolveHostSpec(HOST, 'host');
+    const id = poolId('abort-slot');
+    const controller = new AbortController();
+    const first = modalBackend
+      .createHost(
+        { profile: 'default', spec, labels: labels(id), slotCount: 1 },
+        { signal: controller.signal },
+      )
+      .catch((e: unknown) => e);
+    await waitUntil('the first create to reach Modal', 10_000, () =>
+      modal.sandboxes().some((sb) => sb.tags.get('berth.pool') === id),
+    );
+    controller.abort();
+    expect(await first).toMatchObject({ code: 'ABORTED' });
+    modal.faults.schedulingDelayMs = 0;
+    const host = await modalBackend.createHost({
+      profile: 'default',
+      spec,
+      labels: labels(id),
+      slotCount: 1,
+    });
+    const firstRecord = modal.sandboxes().find((sb) => sb.tags.get('berth.pool') === id && sb.id !== host.id);
+    expect(
+      firstRecord?.startedAt,
+      'the second create did not wait for the first to be scheduled',
+    ).toBeUndefined();
+    await host.destroy({ force: true });
+    await modalBackend.dispose();
+  }, 60_000);
+
   it('a create aborted while Modal schedules it finishes and is terminated: no sandbox is left', async () => {
     modal.faults.schedulingDelayMs = 1_500;
     const modalBackend = backend();
