@@ -9,6 +9,7 @@ import {
   InvalidOptionsError,
   NotFoundError,
 } from '@berth/core';
+import { retryAfterOf } from './retry-after.js';
 
 /** gRPC status codes the SDK surfaces (nice-grpc `ClientError.code`). */
 const GRPC = {
@@ -34,7 +35,7 @@ export interface ModalErrorContext {
    * then, or on a structured SandboxTimeoutError, is the error HOST_LOST.
    */
   readonly sandboxEnded?: string;
-  /** retryAfterMs for CAPACITY when Modal gave none the SDK passes on. */
+  /** retryAfterMs for CAPACITY, over the delay Modal sent with the error (else 1000). */
   readonly retryAfterMs?: number;
 }
 
@@ -72,7 +73,7 @@ export function mapModalError(error: unknown, context: ModalErrorContext): Error
   if (name === 'ResourceExhaustedError' || (name === 'ClientError' && code === GRPC.RESOURCE_EXHAUSTED)) {
     return new CapacityError(
       `${where}: Modal is out of capacity or rate-limiting sandbox creation (${reason}). Berth retries; lower creationRatePerSecond or maxConcurrentStarts if this persists.`,
-      context.retryAfterMs ?? 1_000,
+      context.retryAfterMs ?? retryAfterOf(error) ?? 1_000,
       { cause: error },
     );
   }

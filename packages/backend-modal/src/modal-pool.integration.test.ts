@@ -116,21 +116,26 @@ describe('contract: admission control', () => {
     expect((modal.stats.calls.get('SandboxCreateV2') ?? 0) - calls).toBe(3);
   });
 
-  it("RESOURCE_EXHAUSTED past maxThrottleWaitMs: CAPACITY with retryAfterMs (the SDK's throttle wait is bounded)", async () => {
+  it("RESOURCE_EXHAUSTED past maxThrottleWaitMs: CAPACITY with Modal's own retry-after (the SDK's throttle wait is bounded)", async () => {
     modal.faults.resourceExhausted = { count: 100, retryAfterSecs: 5 };
-    const modalBackend = createModalBackend({
-      appName: 'berth-pool-tests',
-      client: localModalClient(modal, { maxThrottleWaitSecs: 1 }),
-    });
-    const spec = modalBackend.resolveHostSpec(HOST, 'host');
-    const started = Date.now();
-    const error = await modalBackend
-      .createHost({ profile: 'default', spec, labels: labels(poolId('capacity')), slotCount: 1 })
-      .catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'CAPACITY' });
-    expect((error as { retryAfterMs?: number }).retryAfterMs).toBeGreaterThan(0);
-    expect(Date.now() - started).toBeLessThan(30_000);
-    await modalBackend.dispose();
+    // The backend's own client (no `client` option): MODAL_SERVER_URL is read when it is made, on first use.
+    const env = modal.env();
+    const saved = Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]]));
+    Object.assign(process.env, env);
+    const modalBackend = createModalBackend({ appName: 'berth-pool-tests', maxThrottleWaitMs: 1000 });
+    try {
+      const spec = modalBackend.resolveHostSpec(HOST, 'host');
+      const error = await modalBackend
+        .createHost({ profile: 'default', spec, labels: labels(poolId('capacity')), slotCount: 1 })
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'CAPACITY', retryAfterMs: 5000 });
+    } finally {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      await modalBackend.dispose();
+    }
   });
 });
 
