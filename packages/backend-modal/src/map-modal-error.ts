@@ -111,12 +111,3 @@ export function mapModalError(error: unknown, context: ModalErrorContext): Error
   }
   return new InternalError(`${where}: ${reason}`, { cause: error });
 }
-
-/** Modal's return code for a finished sandbox, as a reason for HOST_LOST. */
-export function sandboxExitReason(returnCode: number): string {
-  if (returnCode === 124)
-    return 'the sandbox reached its timeout (timeoutMs / idleTimeoutMs, or the pool hostLifetimeMs)';
-  if (returnCode === 137)
-    return 'the sandbox was terminated (from the dashboard, `modal sandbox stop`, or an out-of-memory kill)';
-  return `the sandbox's entrypoint exited with code ${returnCode}`;
-}

@@ -21,10 +21,10 @@ import {
 } from '@berth/core';
 import { AgentHostRuntime, AgentLink, type AgentLinkMode } from '@berth/host-agent';
 import type { Sandbox } from 'modal';
-import { mapModalError, sandboxExitReason } from './map-modal-error.js';
+import { mapModalError } from './map-modal-error.js';
 import { modalAgentAccess } from './modal-agent-access.js';
 import { openModalShellChannel } from './modal-shell-channel.js';
-import { mapSandboxError } from './sandbox-end.js';
+import { mapSandboxError, sandboxEnd, sandboxEndReason } from './sandbox-end.js';
 import { runExec } from './sandbox-exec.js';
 
 /**
@@ -172,8 +172,9 @@ export class ModalHost implements HostV1, AsyncDisposable {
   async health(options: WaitOptions = {}): Promise<HostHealthV1> {
     throwIfAborted(options.signal, 'A health check');
     try {
-      const code = await raceAbort(this.#sb.poll(), options.signal, 'A health check');
-      return code === null ? { alive: true } : { alive: false, reason: sandboxExitReason(code) };
+      // The full result (status and exception), not poll()'s exit code: an idle timeout would read "exited 0".
+      const end = await raceAbort(sandboxEnd(this.#sb), options.signal, 'A health check');
+      return end === undefined ? { alive: true } : { alive: false, reason: sandboxEndReason(end) };
     } catch (error) {
       const mapped = mapModalError(error, { operation: `check sandbox ${this.id}`, sandboxId: this.id });
       if (BerthError.hasCode(mapped, 'HOST_LOST') || BerthError.hasCode(mapped, 'NOT_FOUND')) {

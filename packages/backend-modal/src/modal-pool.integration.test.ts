@@ -281,6 +281,47 @@ describe('contract: faults on the wire', () => {
   });
 });
 
+describe("contract: HOST_LOST with Modal's reason", () => {
+  it('a sandbox terminated from the dashboard: health and the failed exec say so, from its result', async () => {
+    const p = await pool({ backend: backend(), poolId: poolId('reason'), maxHosts: 1, host: HOST });
+    const slot = await p.acquire();
+    const running = slot.exec('sleep 30');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    modal.terminateFromOutside(slot.hostId, 'Sandbox terminated from the dashboard by jane@example.com');
+    const error = await running.catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'HOST_LOST' });
+    expect((error as Error).message).toMatch(/terminated from the dashboard by jane@example\.com/);
+    const modalBackend = backend();
+    const host = await modalBackend
+      .attachHost({ id: slot.hostId, labels: {}, state: 'running', createdAtMs: 0 })
+      .catch(() => undefined);
+    const health = host ? await host.health() : undefined;
+    await modalBackend.dispose();
+    await slot.release().catch(() => undefined);
+    expect(health).toEqual({
+      alive: false,
+      reason: 'the sandbox was terminated: Sandbox terminated from the dashboard by jane@example.com',
+    });
+  });
+
+  it('an idle timeout reads as one (poll() alone would say "exited with code 0")', async () => {
+    const modalBackend = backend({ shellTransport: 'exec' });
+    const spec = modalBackend.resolveHostSpec({ ...HOST, idleTimeoutMs: 2_000 }, 'host');
+    const host = await modalBackend.createHost({
+      profile: 'default',
+      spec,
+      labels: labels(poolId('idle')),
+      slotCount: 1,
+    });
+    const health = await waitUntil('the idle timeout to end the sandbox', 20_000, async () => {
+      const now = await host.health();
+      return now.alive ? undefined : now;
+    });
+    await modalBackend.dispose();
+    expect(health?.reason).toBe('the sandbox reached its idle timeout (idleTimeoutMs): Sandbox idle timeout');
+  }, 30_000);
+});
+
 describe('contract: fallback transport (one sh exec per shell)', () => {
   it('closing a shell kills it, and what it started, through a second exec (Modal has no signal API)', async () => {
     const modalBackend = backend({ shellTransport: 'exec' });
