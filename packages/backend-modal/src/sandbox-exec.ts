@@ -81,8 +81,9 @@ export function batchedStdin(proc: ContainerProcess): { writable: Writable; clos
   };
   const flush = () => {
     scheduled = false;
-    if (inFlight || failed) return;
-    if (queue.length === 0) {
+    if (inFlight) return;
+    // After a failed call nothing more goes out; close() must still settle, not wait forever.
+    if (queue.length === 0 || failed) {
       const done = idle;
       idle = [];
       for (const wake of done) wake();
