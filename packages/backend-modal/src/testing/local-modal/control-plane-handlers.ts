@@ -203,7 +203,7 @@ export function controlPlaneHandlers(ctx: LocalModalContext): Record<string, Una
       image: { dockerfileCommands: string[]; baseImages: { imageId: string }[] };
     }) => {
       if (ctx.faults.imageBuildDelayMs > 0) {
-        await new Promise((resolve) => setTimeout(resolve, ctx.faults.imageBuildDelayMs));
+        await new Promise((resolve) => setTimeout(resolve, ctx.faults.imageBuildDelayMs).unref());
       }
       const [from, ...rest] = request.image.dockerfileCommands;
       const reference = from?.replace(/^FROM\s+/i, '') ?? '';
