@@ -25,6 +25,16 @@ describe('mapModalError', () => {
     }
   });
 
+  it('PERMISSION_DENIED (valid token, not allowed on this plan) is INVALID_OPTIONS, not a token problem', () => {
+    const mapped = mapModalError(clientError(7, 'GPU type A100 is not available on your plan'), {
+      operation: 'create a Modal sandbox',
+    });
+    expect(mapped).toMatchObject({ code: 'INVALID_OPTIONS', field: 'host' });
+    expect(mapped.message).toMatch(/GPU type A100 is not available on your plan/);
+    expect(mapped.message).toMatch(/credentials are valid/);
+    expect(mapped.message).not.toMatch(/MODAL_TOKEN_ID/);
+  });
+
   it('RESOURCE_EXHAUSTED is CAPACITY with retryAfterMs', () => {
     expect(mapModalError(clientError(8, 'rate limit'), { operation: 'x', retryAfterMs: 250 })).toMatchObject({
       code: 'CAPACITY',

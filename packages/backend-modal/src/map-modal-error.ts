@@ -62,10 +62,16 @@ export function mapModalError(error: unknown, context: ModalErrorContext): Error
   if (name === 'AbortError' || (name === 'ClientError' && code === GRPC.CANCELLED && /abort/i.test(reason))) {
     return new AbortedError(`${where}: aborted.`, { cause: error });
   }
-  if (
-    /missing credentials/i.test(reason) ||
-    (name === 'ClientError' && (code === GRPC.UNAUTHENTICATED || code === GRPC.PERMISSION_DENIED))
-  ) {
+  if (name === 'ClientError' && code === GRPC.PERMISSION_DENIED) {
+    // The token was accepted; what it asked for is not allowed (a plan without GPUs, a region, an
+    // environment the token's user may not use): a new token would not help.
+    return new InvalidOptionsError(
+      'host',
+      `Modal denied permission to ${operation}: ${reason}. The credentials are valid, but this workspace (its plan or your role) does not allow what the host spec asks for (e.g. a GPU type, regions, an environment); change the spec or the workspace's plan/permissions at modal.com.`,
+      { cause: error },
+    );
+  }
+  if (/missing credentials/i.test(reason) || (name === 'ClientError' && code === GRPC.UNAUTHENTICATED)) {
     return new AuthenticationError(`${where}: Modal refused the credentials (${reason}). ${AUTH_HINT}`, {
       cause: error,
     });
