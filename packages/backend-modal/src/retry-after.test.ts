@@ -15,13 +15,15 @@ describe("Modal's retry delay", () => {
     const thrown = Object.assign(new Error('RESOURCE_EXHAUSTED'), { name: 'ClientError', code: 8 });
     const call = {
       request: {},
-      next: async function* (
-        _request: unknown,
-        options: { onTrailer?: (trailer: Map<string, unknown>) => void },
-      ) {
-        options.onTrailer?.(new Map([['grpc-status-details-bin', encodeRetryStatus(8, 'slow down', 5)]]));
-        throw thrown;
-      },
+      // What nice-grpc hands a middleware: the rest of the chain, here a call that fails with a trailer.
+      next: (_request: unknown, options: { onTrailer?: (trailer: Map<string, unknown>) => void }) => ({
+        [Symbol.asyncIterator]: () => ({
+          next: async () => {
+            options.onTrailer?.(new Map([['grpc-status-details-bin', encodeRetryStatus(8, 'slow down', 5)]]));
+            throw thrown;
+          },
+        }),
+      }),
     };
     const run = (retryAfterMiddleware as unknown as (c: typeof call, o: object) => AsyncGenerator)(call, {});
     await expect(run.next()).rejects.toBe(thrown);

@@ -41,7 +41,7 @@ export async function sandboxEnd(sb: Sandbox): Promise<SandboxEnd | undefined> {
     ? await client.cpClient.sandboxWait(request)
     : await client.cpClient.sandboxWaitV2(request);
   const result = response.result;
-  if (!result || !result.status) return undefined;
+  if (!result?.status) return undefined;
   return { status: result.status, exitcode: result.exitcode, exception: result.exception };
 }
 
