@@ -2,16 +2,15 @@ import { describe, expect, it, vi } from 'vitest';
 import { CreateAdmission } from './admission.js';
 
 describe('CreateAdmission', () => {
-  it('spaces creates so no one-second window holds more than the rate', async () => {
+  it('spaces turns so no one-second window holds more than the rate', async () => {
     vi.useFakeTimers();
     try {
       const admission = new CreateAdmission(4, 100, () => Date.now());
       const admittedAt: number[] = [];
       const start = Date.now();
       const all = Array.from({ length: 10 }, () =>
-        admission.admit(undefined).then((release) => {
+        admission.turn(undefined).then(() => {
           admittedAt.push(Date.now() - start);
-          release();
         }),
       );
       await vi.advanceTimersByTimeAsync(10_000);

@@ -42,26 +42,28 @@ export class CreateAdmission {
     return this.#starting;
   }
 
-  /** Waits for a start slot, then for this create's turn; `release()` when the sandbox is up (or failed). */
+  /**
+   * Waits for a start slot; `release()` when the sandbox is up (or failed). Call `turn()` right
+   * before the create request itself, after any slow preparation (an image build), so the spacing
+   * holds where creates reach Modal.
+   */
   async admit(signal: AbortSignal | undefined): Promise<() => void> {
     await this.#acquireStart(signal);
     let released = false;
-    const release = () => {
+    return () => {
       if (released) return;
       released = true;
       this.#starting--;
       this.#waiters.shift()?.();
     };
-    try {
-      const at = Math.max(this.now(), this.#nextAtMs);
-      this.#nextAtMs = at + this.#spacingMs;
-      const waitMs = at - this.now();
-      if (waitMs > 0) await sleep(waitMs, signal, 'Waiting for a Modal sandbox creation slot');
-    } catch (error) {
-      release();
-      throw error;
-    }
-    return release;
+  }
+
+  /** Waits for this create's turn under the rate limit: call immediately before sending it. */
+  async turn(signal: AbortSignal | undefined): Promise<void> {
+    const at = Math.max(this.now(), this.#nextAtMs);
+    this.#nextAtMs = at + this.#spacingMs;
+    const waitMs = at - this.now();
+    if (waitMs > 0) await sleep(waitMs, signal, 'Waiting for a Modal sandbox creation slot');
   }
 
   async #acquireStart(signal: AbortSignal | undefined): Promise<void> {

@@ -22,6 +22,7 @@ import {
 } from './modal-host.js';
 import { DEFAULT_WORKSPACE_ROOT, type ModalHostSpec, resolveModalHostSpec } from './modal-host-spec.js';
 import { ModalResources, sandboxParams } from './modal-resources.js';
+import { rememberClient } from './sandbox-end.js';
 
 export interface ModalBackendOptions {
   /** The Modal app sandboxes belong to (created if missing). Default `berth`. */
@@ -43,7 +44,10 @@ export interface ModalBackendOptions {
    * `maxThrottleWaitSecs` applies instead.
    */
   readonly maxThrottleWaitMs?: number;
-  /** Bound on starting a shell or the agent. Default 60000. */
+  /**
+   * Bound on starting a shell or the agent, and on a new sandbox running its first command: one
+   * Modal has not scheduled by then is terminated and the create fails CAPACITY. Default 60000.
+   */
   readonly channelOpenTimeoutMs?: number;
   /**
    * berth-agent kills what it started and exits when no heartbeat came for this long, so a crashed
@@ -164,6 +168,9 @@ export function createModalBackend(options: ModalBackendOptions = {}): ModalBack
           [MODAL_TAG.created]: String(Date.now()),
           [MODAL_TAG.workspaceRoot]: request.spec.workspaceRoot,
         };
+        // The rate turn comes after the (possibly long, shared) image build, right before the
+        // create itself: waited for earlier, creates queued behind one build would fire at once.
+        await admission.turn(signal);
         throwIfAborted(signal, 'Creating a Modal sandbox');
         request.onProgress?.({ phase: 'create', message: `creating a sandbox in app ${appName}` });
         created = resources.createSandbox(app, image, { ...params, tags: labels });
@@ -172,16 +179,17 @@ export function createModalBackend(options: ModalBackendOptions = {}): ModalBack
         throw mapModalError(error, { operation: 'create a Modal sandbox' });
       }
       // Modal cannot cancel a create: an abort lets it finish, then terminates what it made. The
-      // start slot is held until the sandbox ran its first command (or failed).
+      // start slot is held until the sandbox ran its first command, failed, was aborted, or did
+      // not run one within channelOpenTimeoutMs (then it is terminated).
       const finish = async (): Promise<ModalHost> => {
         try {
-          const sb = await call('create a Modal sandbox', () => created);
+          const sb = rememberClient(await call('create a Modal sandbox', () => created), await getClient());
           try {
             request.onProgress?.({
               phase: 'start',
               message: `waiting for sandbox ${sb.sandboxId} to run commands`,
             });
-            const platform = await probePlatform(sb);
+            const platform = await probePlatform(sb, { signal, timeoutMs: timeouts.channelOpenTimeoutMs });
             return hostOf(sb, labels, platform);
           } catch (error) {
             await terminateQuietly(sb);
@@ -246,7 +254,8 @@ export function createModalBackend(options: ModalBackendOptions = {}): ModalBack
       return call(
         operation,
         async () => {
-          const sb = await (await getClient()).sandboxes.fromId(descriptor.id);
+          const modal = await getClient();
+          const sb = rememberClient(await modal.sandboxes.fromId(descriptor.id), modal);
           const tags = await sb.getTags();
           if (tags[MODAL_TAG.backend] !== 'modal') {
             throw new InvalidOptionsError(
@@ -262,9 +271,10 @@ export function createModalBackend(options: ModalBackendOptions = {}): ModalBack
 
     async removeHost(descriptor, waitOptions = {}) {
       throwIfAborted(waitOptions.signal, 'Terminating a Modal sandbox');
-      const sb = await call('terminate a sandbox', async () =>
-        (await getClient()).sandboxes.fromId(descriptor.id),
-      );
+      const sb = await call('terminate a sandbox', async () => {
+        const modal = await getClient();
+        return rememberClient(await modal.sandboxes.fromId(descriptor.id), modal);
+      });
       await hostOf(sb, {}).destroy({
         force: true,
         ...(waitOptions.signal ? { signal: waitOptions.signal } : {}),

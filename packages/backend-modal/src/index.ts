@@ -15,3 +15,4 @@ export {
   type ModalHostSpecInput,
   resolveModalHostSpec,
 } from './modal-host-spec.js';
+export { retryAfterMiddleware } from './retry-after.js';

@@ -1,6 +1,7 @@
 import { ModalClient } from 'modal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalModal } from './testing/index.js';
+import { LocalModal, localModalClient } from './testing/index.js';
+import { waitUntil } from './testing/wait-until.js';
 
 // Contract tests: the unmodified `modal` SDK against the local control plane, each sandbox a real
 // Docker container. A call the control plane does not implement fails the suite (afterAll).
@@ -85,4 +86,26 @@ describe.each([
       await sb.terminate();
     }
   });
+});
+
+describe('local control plane shutdown', () => {
+  it('close() ends even while a call is still open (it cuts it after a short grace)', async () => {
+    const modal = await LocalModal.start({ faults: { imageBuildDelayMs: 120_000 } });
+    const client = localModalClient(modal);
+    const app = await client.apps.fromName('berth-shutdown-test', { createIfMissing: true });
+    const build = client.images
+      .fromRegistry('busybox:1')
+      .build(app)
+      .then(
+        () => 'built',
+        () => 'failed',
+      );
+    await waitUntil('the image build to reach the server', 10_000, () =>
+      modal.stats.calls.get('ImageGetOrCreate'),
+    );
+    // Without the grace, close() would wait the whole 120 s build and time the test out.
+    await modal.close();
+    expect(await build).toBe('failed');
+    client.close();
+  }, 30_000);
 });

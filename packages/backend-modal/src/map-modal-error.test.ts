@@ -25,6 +25,16 @@ describe('mapModalError', () => {
     }
   });
 
+  it('PERMISSION_DENIED (valid token, not allowed on this plan) is INVALID_OPTIONS, not a token problem', () => {
+    const mapped = mapModalError(clientError(7, 'GPU type A100 is not available on your plan'), {
+      operation: 'create a Modal sandbox',
+    });
+    expect(mapped).toMatchObject({ code: 'INVALID_OPTIONS', field: 'host' });
+    expect(mapped.message).toMatch(/GPU type A100 is not available on your plan/);
+    expect(mapped.message).toMatch(/credentials are valid/);
+    expect(mapped.message).not.toMatch(/MODAL_TOKEN_ID/);
+  });
+
   it('RESOURCE_EXHAUSTED is CAPACITY with retryAfterMs', () => {
     expect(mapModalError(clientError(8, 'rate limit'), { operation: 'x', retryAfterMs: 250 })).toMatchObject({
       code: 'CAPACITY',
@@ -38,13 +48,24 @@ describe('mapModalError', () => {
     });
   });
 
-  it("a finished sandbox is HOST_LOST carrying Modal's reason", () => {
-    const mapped = mapModalError(clientError(9, 'Sandbox sb-1 is not running'), {
+  it('HOST_LOST only on a structured signal, never from the text of an error alone', () => {
+    for (const error of [
+      clientError(9, 'Sandbox sb-1 is not running'),
+      clientError(5, 'Sandbox sb-1 not found'),
+      clientError(4, 'request timed out'),
+      new Error('sandbox terminated'),
+    ]) {
+      expect(mapModalError(error, { operation: 'x', sandboxId: 'sb-1' })).not.toMatchObject({
+        code: 'HOST_LOST',
+      });
+    }
+    const confirmed = mapModalError(clientError(9, 'Sandbox sb-1 is not running'), {
       operation: 'x',
       sandboxId: 'sb-1',
+      sandboxEnded: 'the sandbox was terminated: Sandbox terminated from the dashboard',
     });
-    expect(mapped).toMatchObject({ code: 'HOST_LOST' });
-    expect(mapped.message).toMatch(/is not running/);
+    expect(confirmed).toMatchObject({ code: 'HOST_LOST' });
+    expect(confirmed.message).toMatch(/terminated from the dashboard/);
     expect(
       mapModalError(sdkError('SandboxTimeoutError', 'Sandbox operation timed out'), {
         operation: 'x',

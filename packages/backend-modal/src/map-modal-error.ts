@@ -9,6 +9,7 @@ import {
   InvalidOptionsError,
   NotFoundError,
 } from '@berth/core';
+import { retryAfterOf } from './retry-after.js';
 
 /** gRPC status codes the SDK surfaces (nice-grpc `ClientError.code`). */
 const GRPC = {
@@ -27,9 +28,14 @@ const GRPC = {
 export interface ModalErrorContext {
   /** What Berth was doing: `create a sandbox`, `run a command in sandbox sb-…`. */
   readonly operation: string;
-  /** The sandbox, when the call was about one: its loss becomes HOST_LOST. */
+  /** The sandbox, when the call was about one. */
   readonly sandboxId?: string;
-  /** retryAfterMs for CAPACITY when Modal gave none the SDK passes on. */
+  /**
+   * Modal's reason, once the sandbox's result showed it finished (see `mapSandboxError`): only
+   * then, or on a structured SandboxTimeoutError, is the error HOST_LOST.
+   */
+  readonly sandboxEnded?: string;
+  /** retryAfterMs for CAPACITY, over the delay Modal sent with the error (else 1000). */
   readonly retryAfterMs?: number;
 }
 
@@ -56,10 +62,16 @@ export function mapModalError(error: unknown, context: ModalErrorContext): Error
   if (name === 'AbortError' || (name === 'ClientError' && code === GRPC.CANCELLED && /abort/i.test(reason))) {
     return new AbortedError(`${where}: aborted.`, { cause: error });
   }
-  if (
-    /missing credentials/i.test(reason) ||
-    (name === 'ClientError' && (code === GRPC.UNAUTHENTICATED || code === GRPC.PERMISSION_DENIED))
-  ) {
+  if (name === 'ClientError' && code === GRPC.PERMISSION_DENIED) {
+    // The token was accepted; what it asked for is not allowed (a plan without GPUs, a region, an
+    // environment the token's user may not use): a new token would not help.
+    return new InvalidOptionsError(
+      'host',
+      `Modal denied permission to ${operation}: ${reason}. The credentials are valid, but this workspace (its plan or your role) does not allow what the host spec asks for (e.g. a GPU type, regions, an environment); change the spec or the workspace's plan/permissions at modal.com.`,
+      { cause: error },
+    );
+  }
+  if (/missing credentials/i.test(reason) || (name === 'ClientError' && code === GRPC.UNAUTHENTICATED)) {
     return new AuthenticationError(`${where}: Modal refused the credentials (${reason}). ${AUTH_HINT}`, {
       cause: error,
     });
@@ -67,11 +79,16 @@ export function mapModalError(error: unknown, context: ModalErrorContext): Error
   if (name === 'ResourceExhaustedError' || (name === 'ClientError' && code === GRPC.RESOURCE_EXHAUSTED)) {
     return new CapacityError(
       `${where}: Modal is out of capacity or rate-limiting sandbox creation (${reason}). Berth retries; lower creationRatePerSecond or maxConcurrentStarts if this persists.`,
-      context.retryAfterMs ?? 1_000,
+      context.retryAfterMs ?? retryAfterOf(error) ?? 1_000,
       { cause: error },
     );
   }
-  if (sandboxId && isSandboxGone(name, code, reason)) {
+  if (sandboxId && context.sandboxEnded) {
+    return new HostLostError(sandboxId, `Modal ended the sandbox: ${context.sandboxEnded} (${reason})`, {
+      cause: error,
+    });
+  }
+  if (sandboxId && name === 'SandboxTimeoutError') {
     return new HostLostError(sandboxId, `Modal ended the sandbox: ${reason}`, { cause: error });
   }
   if (name === 'NotFoundError' || (name === 'ClientError' && code === GRPC.NOT_FOUND)) {
@@ -99,20 +116,4 @@ export function mapModalError(error: unknown, context: ModalErrorContext): Error
     );
   }
   return new InternalError(`${where}: ${reason}`, { cause: error });
-}
-
-function isSandboxGone(name: unknown, code: unknown, reason: string): boolean {
-  if (name === 'SandboxTimeoutError' || name === 'ClientClosedError') return true;
-  if (name === 'ConflictError' && /finished|terminated/i.test(reason)) return true;
-  if (name === 'ClientError' && (code === GRPC.FAILED_PRECONDITION || code === GRPC.NOT_FOUND)) return true;
-  return /not running|terminated|timed out|has already finished/i.test(reason);
-}
-
-/** Modal's return code for a finished sandbox, as a reason for HOST_LOST. */
-export function sandboxExitReason(returnCode: number): string {
-  if (returnCode === 124)
-    return 'the sandbox reached its timeout (timeoutMs / idleTimeoutMs, or the pool hostLifetimeMs)';
-  if (returnCode === 137)
-    return 'the sandbox was terminated (from the dashboard, `modal sandbox stop`, or an out-of-memory kill)';
-  return `the sandbox's entrypoint exited with code ${returnCode}`;
 }

@@ -1,5 +1,6 @@
 import { BackendUnavailableError } from '@berth/core';
 import type { ModalClient, ModalClientParams } from 'modal';
+import { retryAfterMiddleware } from './retry-after.js';
 
 type ModalSdk = typeof import('modal');
 
@@ -24,5 +25,5 @@ export function loadModalSdk(): Promise<ModalSdk> {
 /** A `ModalClient` for the backend's options; credentials come from them, MODAL_* variables, or ~/.modal.toml. */
 export async function createModalClient(params: ModalClientParams): Promise<ModalClient> {
   const { ModalClient: Client } = await loadModalSdk();
-  return new Client(params);
+  return new Client({ ...params, grpcMiddleware: [retryAfterMiddleware, ...(params.grpcMiddleware ?? [])] });
 }

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import {
   BerthError,
   CapabilityUnsupportedError,
+  CapacityError,
   type CommandChannelV1,
   type CommandRequestV1,
   type DestroyOptionsV1,
@@ -20,9 +21,10 @@ import {
 } from '@berth/core';
 import { AgentHostRuntime, AgentLink, type AgentLinkMode } from '@berth/host-agent';
 import type { Sandbox } from 'modal';
-import { mapModalError, sandboxExitReason } from './map-modal-error.js';
+import { mapModalError } from './map-modal-error.js';
 import { modalAgentAccess } from './modal-agent-access.js';
 import { openModalShellChannel } from './modal-shell-channel.js';
+import { mapSandboxError, sandboxEnd, sandboxEndReason } from './sandbox-end.js';
 import { runExec } from './sandbox-exec.js';
 
 /**
@@ -170,8 +172,9 @@ export class ModalHost implements HostV1, AsyncDisposable {
   async health(options: WaitOptions = {}): Promise<HostHealthV1> {
     throwIfAborted(options.signal, 'A health check');
     try {
-      const code = await raceAbort(this.#sb.poll(), options.signal, 'A health check');
-      return code === null ? { alive: true } : { alive: false, reason: sandboxExitReason(code) };
+      // The full result (status and exception), not poll()'s exit code: an idle timeout would read "exited 0".
+      const end = await raceAbort(sandboxEnd(this.#sb), options.signal, 'A health check');
+      return end === undefined ? { alive: true } : { alive: false, reason: sandboxEndReason(end) };
     } catch (error) {
       const mapped = mapModalError(error, { operation: `check sandbox ${this.id}`, sandboxId: this.id });
       if (BerthError.hasCode(mapped, 'HOST_LOST') || BerthError.hasCode(mapped, 'NOT_FOUND')) {
@@ -194,12 +197,9 @@ export class ModalHost implements HostV1, AsyncDisposable {
       () => {
         this.#state = 'destroyed';
       },
-      (error: unknown) => {
+      async (error: unknown) => {
         this.#destroying = undefined;
-        const mapped = mapModalError(error, {
-          operation: `terminate sandbox ${this.id}`,
-          sandboxId: this.id,
-        });
+        const mapped = await mapSandboxError(this.#sb, error, `terminate sandbox ${this.id}`);
         if (BerthError.hasCode(mapped, 'HOST_LOST') || BerthError.hasCode(mapped, 'NOT_FOUND')) return; // gone already
         throw mapped;
       },
@@ -239,9 +239,33 @@ export class ModalHost implements HostV1, AsyncDisposable {
   }
 }
 
-/** `uname -sm` in the sandbox: its OS and CPU, and proof that it runs commands. */
-export async function probePlatform(sb: Sandbox): Promise<{ os: string; arch: string }> {
-  const result = await runExec(sb, ['uname', '-sm'], { operation: `probe sandbox ${sb.sandboxId}` });
+/**
+ * `uname -sm` in the sandbox: its OS and CPU, and proof that it runs commands. With `timeoutMs`
+ * (a create's readiness probe) a sandbox Modal never schedules fails as CAPACITY in bounded time
+ * instead of holding its start slot until Modal gives up (~300 s); `signal` ends the wait too.
+ */
+export async function probePlatform(
+  sb: Sandbox,
+  options: { signal?: AbortSignal | undefined; timeoutMs?: number } = {},
+): Promise<{ os: string; arch: string }> {
+  const work = runExec(sb, ['uname', '-sm'], { operation: `probe sandbox ${sb.sandboxId}` });
+  let result: Awaited<typeof work>;
+  if (options.timeoutMs === undefined) {
+    result = await raceAbort(work, options.signal, `Waiting for sandbox ${sb.sandboxId} to run commands`);
+  } else {
+    const timeout = AbortSignal.timeout(options.timeoutMs);
+    const bound = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    try {
+      result = await raceAbort(work, bound, `Waiting for sandbox ${sb.sandboxId} to run commands`);
+    } catch (error) {
+      if (!timeout.aborted || options.signal?.aborted) throw error;
+      throw new CapacityError(
+        `Sandbox ${sb.sandboxId} did not run a command within channelOpenTimeoutMs (${options.timeoutMs} ms): Modal has not scheduled it. It was terminated; Berth retries. Raise channelOpenTimeoutMs if your images start slowly.`,
+        1_000,
+        { cause: error },
+      );
+    }
+  }
   const [os = '', arch = ''] = result.stdout.toString('utf8').trim().split(/\s+/);
   if (result.exitCode !== 0 || !os) {
     throw new InternalError(

@@ -2,7 +2,7 @@ import { Readable, Writable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { AgentTransport } from '@berth/host-agent';
 import type { ContainerProcess, Sandbox } from 'modal';
-import { mapModalError } from './map-modal-error.js';
+import { mapSandboxError } from './sandbox-end.js';
 
 export interface ExecResult {
   readonly exitCode: number;
@@ -10,7 +10,7 @@ export interface ExecResult {
   readonly stderr: Buffer;
 }
 
-/** One `sb.exec` in binary mode, started: Modal mapped errors name the sandbox (HOST_LOST when gone). */
+/** One `sb.exec` in binary mode, started: errors name the sandbox (HOST_LOST once it is seen finished). */
 export async function startExec(
   sb: Sandbox,
   argv: readonly string[],
@@ -19,7 +19,7 @@ export async function startExec(
   try {
     return await sb.exec([...argv], { mode: 'binary' });
   } catch (error) {
-    throw mapModalError(error, { operation, sandboxId: sb.sandboxId });
+    throw await mapSandboxError(sb, error, operation);
   }
 }
 
@@ -51,7 +51,7 @@ export async function runExec(
     ]);
     return { exitCode, stdout, stderr };
   } catch (error) {
-    throw mapModalError(error, { operation: options.operation, sandboxId: sb.sandboxId });
+    throw await mapSandboxError(sb, error, options.operation);
   }
 }
 
@@ -81,8 +81,9 @@ export function batchedStdin(proc: ContainerProcess): { writable: Writable; clos
   };
   const flush = () => {
     scheduled = false;
-    if (inFlight || failed) return;
-    if (queue.length === 0) {
+    if (inFlight) return;
+    // After a failed call nothing more goes out; close() must still settle, not wait forever.
+    if (queue.length === 0 || failed) {
       const done = idle;
       idle = [];
       for (const wake of done) wake();

@@ -202,6 +202,9 @@ export function controlPlaneHandlers(ctx: LocalModalContext): Record<string, Una
     ImageGetOrCreate: async (request: {
       image: { dockerfileCommands: string[]; baseImages: { imageId: string }[] };
     }) => {
+      if (ctx.faults.imageBuildDelayMs > 0) {
+        await new Promise((resolve) => setTimeout(resolve, ctx.faults.imageBuildDelayMs).unref());
+      }
       const [from, ...rest] = request.image.dockerfileCommands;
       const reference = from?.replace(/^FROM\s+/i, '') ?? '';
       const base = request.image.baseImages[0]?.imageId;

@@ -46,7 +46,7 @@ export class RpcError extends Error {
 
 // Hand-encoded protobuf: modal.client.RPCStatus { code=1, message=2, details=3 (Any) } holding an
 // RPCRetryPolicy { float retry_after_secs = 1 }: the two messages the SDK decodes from the trailer.
-function encodeRetryStatus(code: number, message: string, retryAfterSecs: number): Buffer {
+export function encodeRetryStatus(code: number, message: string, retryAfterSecs: number): Buffer {
   const policy = Buffer.alloc(5);
   policy[0] = 0x0d; // field 1, fixed32
   policy.writeFloatLE(retryAfterSecs, 1);

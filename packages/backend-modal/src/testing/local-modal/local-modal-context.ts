@@ -5,6 +5,8 @@ import type { SandboxStore } from './sandbox-store.js';
 export interface LocalModalFaults {
   /** The next `count` sandbox creates fail RESOURCE_EXHAUSTED carrying Modal's retry policy. */
   resourceExhausted: { count: number; retryAfterSecs: number };
+  /** How long every image build (`ImageGetOrCreate`) takes: real builds take seconds. */
+  imageBuildDelayMs: number;
   /** How long a created sandbox waits before its container starts (slow scheduling). */
   schedulingDelayMs: number;
   /** Each exec output stream is cut (UNAVAILABLE) after sending this many bytes; 0: never. */

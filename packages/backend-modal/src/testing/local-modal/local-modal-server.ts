@@ -19,6 +19,9 @@ export interface StartLocalModalOptions {
   readonly faults?: Partial<LocalModalFaults>;
 }
 
+/** How long close() lets open calls finish before cutting them. */
+const SHUTDOWN_GRACE_MS = 2_000;
+
 /** Environment variables that point the unmodified `modal` SDK at a local control plane. */
 export interface LocalModalEnv {
   readonly MODAL_SERVER_URL: string;
@@ -50,6 +53,7 @@ export class LocalModal {
   static async start(options: StartLocalModalOptions = {}): Promise<LocalModal> {
     const faults: LocalModalFaults = {
       resourceExhausted: { count: 0, retryAfterSecs: 0.2 },
+      imageBuildDelayMs: 0,
       schedulingDelayMs: 0,
       cutOutputAfterBytes: 0,
       rejectCredentials: false,
@@ -152,7 +156,15 @@ export class LocalModal {
 
   async close(): Promise<void> {
     await this.#ctx.store.close();
-    await new Promise<void>((resolve) => this.#server.tryShutdown(() => resolve()));
+    // tryShutdown waits for every open call; one a handler still holds (a long poll, a slow image
+    // build) would hang the caller's teardown, so the grace is short and the rest is cut.
+    await new Promise<void>((resolve) => {
+      const grace = setTimeout(resolve, SHUTDOWN_GRACE_MS);
+      this.#server.tryShutdown(() => {
+        clearTimeout(grace);
+        resolve();
+      });
+    });
     this.#server.forceShutdown();
   }
 }
