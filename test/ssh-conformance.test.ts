@@ -3,7 +3,7 @@
  * once per transport: berth-agent over one exec channel per machine, and plain `sh` channels.
  */
 
-import { runBackendConformance, SHELL_PROTOCOL_LIMITS } from '@berth/testkit';
+import { CONFORMANCE_FEATURES, runBackendConformance, SHELL_PROTOCOL_LIMITS } from '@berth/testkit';
 import { describe, it } from 'vitest';
 import { fleetBackend, loadFleet, loseFleetHost } from './fixtures/ssh-fleet.js';
 
@@ -22,8 +22,24 @@ if (!fleet) {
       timeoutMs: 60_000,
       skip: {
         ...(transport === 'sh' ? SHELL_PROTOCOL_LIMITS : {}),
-        userIsolation: 'the fleet logs in as the non-root user berth-ssh, which cannot switch to slot users',
+        userIsolation: 'this run logs in as the non-root user berth-ssh; the root-login run below covers it',
       },
     });
   }
+  // isolation: 'user' needs a root login: only its contract runs again, as root (the rest is above).
+  // Its own root directory, so root never owns what the berth-ssh runs install under theirs.
+  runBackendConformance({
+    name: 'ssh (root login, berth-agent, isolation user)',
+    createBackend: () =>
+      fleetBackend(fleet, { transport: 'agent', user: 'root', root: `${fleet.root}/root-login` }),
+    slotsPerHost: 2,
+    poolId: `conf-ssh-root-${process.pid}`,
+    timeoutMs: 60_000,
+    skip: Object.fromEntries(
+      CONFORMANCE_FEATURES.filter((feature) => feature !== 'userIsolation').map((feature) => [
+        feature,
+        'covered by the berth-ssh login runs above',
+      ]),
+    ),
+  });
 }

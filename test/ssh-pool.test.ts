@@ -1,7 +1,7 @@
 /**
  * SSH pools on the real sshd fleet: slots past MaxSessions, 60 concurrent acquires, placement,
- * a blackholed machine and a downed link mid-command, persistence across processes with a SIGKILLed
- * owner (the agent leaves nothing running), label-scoped removal.
+ * a blackholed machine and a downed link mid-command, a frozen (SIGSTOPped) and a SIGKILLed owner
+ * (the agent's watchdog leaves nothing running), persistence across processes, label-scoped removal.
  */
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -200,6 +200,45 @@ describe.skipIf(!fleet)(`ssh pools (${missing ?? 'real sshd fleet'})`, () => {
       }
     });
   }
+
+  it("a frozen owner (SIGSTOP, connection still open) leaves no process of its leases: the agent's heartbeat watchdog", async () => {
+    const poolId = unique('frozen');
+    const marker = `berth-ssh-frozen-${process.pid}`;
+    // agentHeartbeatTimeoutMs 3 s in the child; its TCP connection stays up (the kernel still acks).
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, poolId, marker], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const backend = fleetBackend(f, { only: ['m1'] });
+    try {
+      await new Promise<string>((resolve, reject) => {
+        let text = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          const match = /RUNNING (\S+)/.exec(text);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', (code) =>
+          reject(new Error(`the pool process exited (${code}) before it ran its command`)),
+        );
+      });
+      const command = `sleep 300; echo ${marker}`;
+      expect(await pgrep(command)).not.toBe('');
+      child.kill('SIGSTOP');
+      const deadline = Date.now() + 15_000; // watchdog 3 s, with room for a loaded machine
+      while ((await pgrep(command)) !== '' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      expect(await pgrep(command), 'a lease process outlived the frozen owner').toBe('');
+      // The client is still there (stopped, not dead): only the watchdog could have done this.
+      expect(child.exitCode).toBe(null);
+      expect(child.signalCode).toBe(null);
+    } finally {
+      child.kill('SIGKILL');
+      for (const host of await backend.listHosts({ 'berth.pool': poolId }).catch(() => []))
+        await backend.removeHost(host).catch(() => undefined);
+      await backend.dispose();
+    }
+  });
 
   it('a second process adopts the hosts; a SIGKILLed owner leaves no process of its leases; removal is label-scoped', async () => {
     const poolId = unique('persist');

@@ -18,6 +18,7 @@ import {
   type WaitOptions,
 } from '@berth/core';
 import { ConnectionRegistry } from './connection-registry.js';
+import { sshUserIsolationGap } from './login-user.js';
 import { listMarkers, type Marker, Placement } from './placement.js';
 import { loadSshConfig, MachineResolver } from './resolve-machines.js';
 import { LABELS_FILE, removeHostOn, SshHost } from './ssh-host.js';
@@ -133,6 +134,9 @@ export function createSshBackend(options: SshBackendOptions): SshBackend {
       }
       return {};
     },
+
+    // Fails closed at createPool: per-slot uids need a root login on every machine.
+    userIsolationUnsupported: () => sshUserIsolationGap(options, env),
 
     async createHost(request, waitOptions = {}) {
       const { signal } = waitOptions;

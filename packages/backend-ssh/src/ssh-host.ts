@@ -95,21 +95,26 @@ export class SshHost implements HostV1 {
 
   openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
     this.#assertOpen('openCommand');
+    this.#assertCanSwitchTo(request.user);
     return this.#runtime.openCommand(request, options);
   }
 
   writeFile(path: string, data: Uint8Array, options: WaitOptions & { mode: number; user?: SlotUserV1 }) {
     this.#assertOpen('writeFile');
+    this.#assertCanSwitchTo(options.user);
     return this.#runtime.writeFile(path, data, options);
   }
 
   readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
     this.#assertOpen('readFile');
+    this.#assertCanSwitchTo(options.user);
     return this.#runtime.readFile(path, options);
   }
 
   cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
     this.#assertOpen('cleanSlot');
+    if (request.users?.length) this.#assertCanSwitchTo({ uid: request.users[0]!, gid: request.users[0]! });
+    this.#assertCanSwitchTo(request.reset?.owner);
     return this.#runtime.cleanSlot(request, options);
   }
 
@@ -119,6 +124,7 @@ export class SshHost implements HostV1 {
     options: WaitOptions & { user?: SlotUserV1 } = {},
   ): Promise<void> {
     this.#assertOpen('putArchive');
+    this.#assertCanSwitchTo(options.user);
     if (await this.#runtime.putArchive(directory, tar, options)) return;
     if (options.user) throw this.#noAgent('putArchive as a slot user');
     const connection = await this.machine.connection(options.signal);
@@ -138,6 +144,7 @@ export class SshHost implements HostV1 {
 
   async getArchive(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Readable> {
     this.#assertOpen('getArchive');
+    this.#assertCanSwitchTo(options.user);
     const viaAgent = await this.#runtime.getArchive(path, options);
     if (viaAgent) return viaAgent;
     if (options.user) throw this.#noAgent('getArchive as a slot user');
@@ -216,6 +223,20 @@ export class SshHost implements HostV1 {
       'ssh',
       operation,
       `Machine ${this.machine.spec.name} runs slots over plain sh channels (${this.transport.reason ?? 'no agent'}).`,
+    );
+  }
+
+  /**
+   * A backstop to `userIsolationUnsupported` (a login user it could not foresee): only a root login
+   * can act as a slot's user; never silently as the login user instead.
+   */
+  #assertCanSwitchTo(user: SlotUserV1 | undefined): void {
+    const login = this.machine.spec.target.user;
+    if (!user || login === 'root') return;
+    throw new CapabilityUnsupportedError(
+      'ssh',
+      "isolation: 'user'",
+      `Machine ${this.machine.spec.name} is logged in to as \`${login}\`, which cannot act as a slot's uid ${user.uid}; log in as root or use isolation 'directory'.`,
     );
   }
 

@@ -59,6 +59,7 @@ export function tcpConnect(target: SshTarget, timeoutMs: number, signal?: AbortS
       signal?.removeEventListener('abort', abort);
       socket.removeListener('error', fail);
       socket.setNoDelay(true);
+      coalesceWrites(socket);
       resolve(socket);
     });
   });
@@ -84,4 +85,26 @@ export function forwardThrough(jump: SshConnection, target: SshTarget, timeoutMs
       resolve(channel);
     });
   });
+}
+
+/**
+ * ssh2 writes every SSH packet to the socket on its own; with Nagle off (setNoDelay) each is a TCP
+ * segment and a wakeup of sshd. A command's request is several packets in one tick (HTTP/2 frames,
+ * window adjusts): corked until the tick ends, they leave as one write, sshd reads them at once.
+ */
+export function coalesceWrites(socket: net.Socket): void {
+  const write = socket.write;
+  let corked = false;
+  const flush = () => {
+    corked = false;
+    socket.uncork();
+  };
+  socket.write = function (this: net.Socket, ...args: Parameters<net.Socket['write']>) {
+    if (!corked && !socket.destroyed) {
+      corked = true;
+      socket.cork();
+      process.nextTick(flush);
+    }
+    return write.apply(this, args);
+  } as net.Socket['write'];
 }
