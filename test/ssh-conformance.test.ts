@@ -31,7 +31,12 @@ if (!fleet) {
   runBackendConformance({
     name: 'ssh (root login, berth-agent, isolation user)',
     createBackend: () =>
-      fleetBackend(fleet, { transport: 'agent', user: 'root', root: `${fleet.root}/root-login` }),
+      fleetBackend(fleet, {
+        transport: 'agent',
+        user: 'root',
+        root: `${fleet.root}/root-login`,
+        maxHostsPerMachine: 1, // user-isolated hosts never share a machine's slot uids
+      }),
     slotsPerHost: 2,
     poolId: `conf-ssh-root-${process.pid}`,
     timeoutMs: 60_000,

@@ -12,6 +12,7 @@ describe("isolation: 'user' over SSH needs a root login", () => {
     const backend = createSshBackend({
       machines: ['root@10.0.0.1', { host: '10.0.0.2', user: 'root' }, '10.0.0.3'],
       user: 'root',
+      maxHostsPerMachine: 1,
       sshConfigPath: false,
       env,
     });
@@ -41,8 +42,28 @@ describe("isolation: 'user' over SSH needs a root login", () => {
     const config = path.join(directory, 'config');
     writeFileSync(config, 'Host box\n  HostName 10.0.0.9\n  User deploy\nHost admin\n  User root\n');
     const backend = (machines: string[]) =>
-      createSshBackend({ machines, sshConfigPath: config, user: 'root', env });
+      createSshBackend({ machines, sshConfigPath: config, user: 'root', maxHostsPerMachine: 1, env });
     expect(backend(['admin']).userIsolationUnsupported?.({})).toBeUndefined();
     expect(backend(['admin', 'box']).userIsolationUnsupported?.({})).toMatch(/box as `deploy`/);
+  });
+
+  it('fails closed when a machine may carry two hosts: their slots would share uids', async () => {
+    const backend = createSshBackend({
+      machines: ['root@10.0.0.1', { host: '10.0.0.2', user: 'root', maxHosts: 1 }],
+      maxHostsPerMachine: 4,
+      sshConfigPath: false,
+      env,
+    });
+    const reason = backend.userIsolationUnsupported?.({}) ?? '';
+    expect(reason).toMatch(/10\.0\.0\.1 \(4\).*maxHostsPerMachine: 1/);
+    expect(reason).not.toMatch(/10\.0\.0\.2/);
+    const error = await createPool({ backend, isolation: 'user', persist: false }).then(
+      () => new Error('createPool accepted hosts that share slot uids'),
+      (caught: unknown) => caught,
+    );
+    expect(BerthError.hasCode(error, 'CAPABILITY_UNSUPPORTED'), String(error)).toBe(true);
+    // The default cap (16) shares too.
+    const byDefault = createSshBackend({ machines: ['root@10.0.0.1'], sshConfigPath: false, env });
+    expect(byDefault.userIsolationUnsupported?.({})).toMatch(/10\.0\.0\.1 \(16\)/);
   });
 });

@@ -3,7 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import SSHConfig from 'ssh-config';
 import { parseMachineString } from './resolve-machines.js';
-import type { SshBackendOptions, SshMachineOptions } from './ssh-options.js';
+import {
+  DEFAULT_MAX_HOSTS_PER_MACHINE,
+  type SshBackendOptions,
+  type SshMachineOptions,
+} from './ssh-options.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -12,7 +16,10 @@ type Env = Readonly<Record<string, string | undefined>>;
  * which core calls at `createPool`): the same order as `MachineResolver` — the entry's `user`, the
  * ssh config's `User`, the backend's `user`, `$USER`, `root`. The config is read at most once.
  */
-export function loginUsers(options: SshBackendOptions, env: Env): { machine: string; user: string }[] {
+export function loginUsers(
+  options: SshBackendOptions,
+  env: Env,
+): { machine: string; user: string; maxHosts: number }[] {
   let config: SSHConfig | undefined;
   let read = false;
   const configUser = (host: string): string | undefined => {
@@ -39,7 +46,8 @@ export function loginUsers(options: SshBackendOptions, env: Env): { machine: str
     }
     const host = input?.host ?? String(entry);
     const user = input?.user ?? configUser(host) ?? options.user ?? env.USER ?? 'root';
-    return { machine: input?.name ?? host, user };
+    const maxHosts = input?.maxHosts ?? options.maxHostsPerMachine ?? DEFAULT_MAX_HOSTS_PER_MACHINE;
+    return { machine: input?.name ?? host, user, maxHosts };
   });
 }
 
@@ -48,8 +56,17 @@ export function loginUsers(options: SshBackendOptions, env: Env): { machine: str
  * root, since only root can give each slot its own uid, own its workspace and sweep its processes.
  */
 export function sshUserIsolationGap(options: SshBackendOptions, env: Env): string | undefined {
-  const others = loginUsers(options, env).filter((each) => each.user !== 'root');
-  if (others.length === 0) return undefined;
-  const named = others.map((each) => `${each.machine} as \`${each.user}\``).join(', ');
-  return `the SSH inventory logs in to ${named}, and only a root login can run each slot as its own user; log in as root (\`user: 'root'\`, with PermitRootLogin prohibit-password on those machines)`;
+  const machines = loginUsers(options, env);
+  const others = machines.filter((each) => each.user !== 'root');
+  if (others.length > 0) {
+    const named = others.map((each) => `${each.machine} as \`${each.user}\``).join(', ');
+    return `the SSH inventory logs in to ${named}, and only a root login can run each slot as its own user; log in as root (\`user: 'root'\`, with PermitRootLogin prohibit-password on those machines)`;
+  }
+  // Slot i of every host runs as uid 20000 + i: two hosts on one machine (of any pool under its
+  // root) would share those uids, so each could read the other's workspaces and a release would
+  // kill the other's processes. One host per machine keeps the uids its own.
+  const shared = machines.filter((each) => each.maxHosts > 1);
+  if (shared.length === 0) return undefined;
+  const named = shared.map((each) => `${each.machine} (${each.maxHosts})`).join(', ');
+  return `slot uids are the same on every host of a machine, so user-isolated hosts must not share one: ${named} may carry more than one host; set \`maxHostsPerMachine: 1\` (or the machine's \`maxHosts: 1\`), and keep other user-isolated pools off these machines`;
 }

@@ -5,7 +5,12 @@ import path from 'node:path';
 import { InvalidOptionsError } from '@berth/core';
 import SSHConfig from 'ssh-config';
 import ssh2 from 'ssh2';
-import { assertRootPath, type SshBackendOptions, type SshMachineOptions } from './ssh-options.js';
+import {
+  assertRootPath,
+  DEFAULT_MAX_HOSTS_PER_MACHINE,
+  type SshBackendOptions,
+  type SshMachineOptions,
+} from './ssh-options.js';
 
 /** Everything needed to open one SSH connection (secrets stay in here, never in labels or logs). */
 export interface SshTarget {
@@ -89,7 +94,7 @@ export class MachineResolver {
     const target = await this.target(input, field, 0);
     const root = input.root ?? this.options.root ?? `/var/tmp/berth-${target.user}`;
     assertRootPath(`${field}.root`, root);
-    const maxHosts = input.maxHosts ?? this.options.maxHostsPerMachine ?? 16;
+    const maxHosts = input.maxHosts ?? this.options.maxHostsPerMachine ?? DEFAULT_MAX_HOSTS_PER_MACHINE;
     if (!Number.isInteger(maxHosts) || maxHosts < 1) {
       throw new InvalidOptionsError(`${field}.maxHosts`, `must be an integer ≥ 1, got ${maxHosts}.`);
     }

@@ -40,6 +40,9 @@ export interface SshMachineOptions {
   readonly maxHosts?: number;
 }
 
+/** `SshBackendOptions.maxHostsPerMachine`'s default. */
+export const DEFAULT_MAX_HOSTS_PER_MACHINE = 16;
+
 export interface SshBackendOptions {
   /** The inventory: `user@host:port` strings, `~/.ssh/config` aliases, or objects. */
   readonly machines: readonly (string | SshMachineOptions)[];
