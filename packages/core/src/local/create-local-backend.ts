@@ -64,10 +64,15 @@ export function createLocalBackend(options: LocalBackendOptions = {}): BackendV1
 
     resolveHostSpec: resolveLocalHostSpec,
 
-    userIsolationUnsupported: () =>
-      process.getuid?.() === 0
-        ? undefined
-        : `this process runs as uid ${process.getuid?.() ?? '?'}, and only root can run each slot as its own user`,
+    userIsolationUnsupported: (_spec, profile) => {
+      if (process.getuid?.() !== 0)
+        return `this process runs as uid ${process.getuid?.() ?? '?'}, and only root can run each slot as its own user`;
+      // Local hosts share this machine's uids and processes: slot i of two hosts would be one user,
+      // able to read the other's workspace, and a release's sweep would kill the other's commands.
+      if (profile && profile.maxHosts > 1)
+        return `local hosts share this machine's slot uids, so a user-isolated profile may have one host: set maxHosts: 1 (maxHosts is ${profile.maxHosts}), and run one user-isolated pool per machine`;
+      return undefined;
+    },
 
     async createHost(request: CreateHostRequestV1<ResolvedLocalHostSpec>, wait: WaitOptions = {}) {
       throwIfAborted(wait.signal);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { assertBackendV1 } from '../backend/v1/assert-backend.js';
 import type { DrainMarkerStoreV1 } from '../backend/v1/drain-marker-store.js';
-import type { BackendV1 } from '../backend/v1/types.js';
+import type { BackendV1, UserIsolationProfileV1 } from '../backend/v1/types.js';
 import { CapabilityUnsupportedError, InvalidOptionsError } from '../errors/index.js';
 import { sanitizeLabelValue } from '../host/labels.js';
 import { assertTelemetryOption, type PoolTelemetryOption } from '../observability/telemetry-option.js';
@@ -154,7 +154,8 @@ export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPool
       );
     }
     const spec = (backend as BackendV1<Spec>).resolveHostSpec(profile.host, `${path}.host`);
-    if (profile.isolation === 'user') assertUserIsolation(backend as BackendV1<Spec>, spec, path);
+    if (profile.isolation === 'user')
+      assertUserIsolation(backend as BackendV1<Spec>, spec, path, { maxHosts: profile.maxHosts });
     profiles.set(name, { ...profile, name, spec });
   }
   assertDistinctLabels([...profiles.keys()]);
@@ -177,9 +178,14 @@ export function resolvePoolOptions<Spec>(input: PoolOptions<Spec>): ResolvedPool
 }
 
 /** Fails closed at `createPool`: a profile asking for per-slot users gets them or an error. */
-function assertUserIsolation<Spec>(backend: BackendV1<Spec>, spec: Spec, path: string): void {
+function assertUserIsolation<Spec>(
+  backend: BackendV1<Spec>,
+  spec: Spec,
+  path: string,
+  profile: UserIsolationProfileV1,
+): void {
   const reason = backend.userIsolationUnsupported
-    ? backend.userIsolationUnsupported(spec)
+    ? backend.userIsolationUnsupported(spec, profile)
     : 'it cannot run slots as separate users';
   if (reason === undefined) return;
   throw new CapabilityUnsupportedError(

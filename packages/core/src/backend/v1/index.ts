@@ -27,5 +27,6 @@ export {
   type SlotCleanRequestV1,
   type SlotCleanResultV1,
   type SlotUserV1,
+  type UserIsolationProfileV1,
   type WaitOptions,
 } from './types.js';

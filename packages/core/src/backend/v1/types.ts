@@ -247,6 +247,12 @@ export interface HostV1 {
   destroy(options: DestroyOptionsV1): Promise<void>;
 }
 
+/** What `userIsolationUnsupported` knows of the profile asking. */
+export interface UserIsolationProfileV1 {
+  /** The profile's `maxHosts` (`Infinity`: no cap). */
+  readonly maxHosts: number;
+}
+
 export interface BackendV1<Spec = unknown> {
   readonly specificationVersion: typeof BACKEND_SPECIFICATION_V1;
   /** Short stable id: `local`, `docker`, `nomad`, … */
@@ -270,9 +276,11 @@ export interface BackendV1<Spec = unknown> {
    * Whether hosts of `spec` can run each slot as its own user (`isolation: 'user'`): `undefined`
    * when they can, else the reason (shown in a `CapabilityUnsupportedError` at `createPool`).
    * Absent: they cannot. Hosts must let root switch users and own files (CAP_SETUID, CAP_SETGID,
-   * CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL).
+   * CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_KILL). Slot *i* of every host runs as the same uid
+   * (`slotUser`), so a backend whose hosts share one kernel uid space *and* process view (a machine,
+   * not a container) refuses `profile.maxHosts > 1`.
    */
-  userIsolationUnsupported?(spec: Spec): string | undefined;
+  userIsolationUnsupported?(spec: Spec, profile?: UserIsolationProfileV1): string | undefined;
   /**
    * A drain-marker store in the engine's shared state (Nomad Variables), so every machine running
    * the pool sees `berth drain`. Core uses it beside its own file store. Synchronous, no I/O.
