@@ -200,8 +200,11 @@ describe.skipIf(!cluster)('nomad pool on a multi-node cluster', () => {
         expect(String((failure as Error).message)).not.toMatch(/retry the command on this slot/);
         const retiring = () => events.findIndex((event) => event.startsWith(`retiring ${slot.hostId}: `));
         await waitFor('the host to retire', () => retiring() !== -1, 10_000);
-        // Retired as unreachable (suspect), before Nomad declared it lost.
-        expect(events[retiring()]).toMatch(/unreachable/);
+        // Retired (suspect) before Nomad declared it lost: as unreachable once the re-probes confirm
+        // "No path to node" (~3 s), or as down when the test server's short heartbeat TTL (2 s +
+        // 2 s grace) expires first, as it can on a loaded machine. The unreachable path alone is
+        // proven deterministically in allocation-fate-unreachable.test.ts.
+        expect(events[retiring()]).toMatch(/unreachable|is down/);
         const lostAt = events.indexOf(`lost ${slot.hostId}`);
         expect(lostAt === -1 || lostAt > retiring()).toBe(true);
         console.info(
