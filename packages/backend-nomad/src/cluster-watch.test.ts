@@ -114,9 +114,10 @@ function recorder(allocationId: string, jobPrefix = 'berth-p-') {
   return { watcher, heard };
 }
 
-async function until(condition: () => boolean): Promise<void> {
-  for (let turn = 0; turn < 2_000 && !condition(); turn++)
-    await new Promise((resolve) => setTimeout(resolve, 1));
+/** Polls until `condition` holds, bounded by wall time: the watch's real backoff (0.5 s, 1 s, …) runs between failures. */
+async function until(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
   expect(condition()).toBe(true);
 }
 
