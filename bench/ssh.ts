@@ -1,7 +1,8 @@
 /**
  * SSH benchmarks (issue 10) on the sshd fleet (scripts/start-ssh-fleet.sh), baselines from the same run:
  * - ssh.exec_overhead_p50 / _p99: a warm slot's `exec('true')` against a fresh OpenSSH `ssh host true`
- *   per command (no multiplexing) and a ControlMaster-multiplexed `ssh host true` per command;
+ *   per command (no multiplexing) and a ControlMaster-multiplexed `ssh host true` per command, with
+ *   the floor under a warm exec here (ssh-floor.ts) in the note;
  * - ssh.cold_start_30_slots: a pool on 3 machines × 10 slots, from createPool to all 30 slots usable.
  */
 import { execFile } from 'node:child_process';
@@ -12,6 +13,7 @@ import { promisify } from 'node:util';
 import { createPool } from '@berth/core';
 import { fleetBackend, loadFleet } from '../test/fixtures/ssh-fleet.js';
 import { type BenchResult, percentile, round, timeEach } from './bench-result.js';
+import { describeFloor, measureExecFloor } from './ssh-floor.js';
 
 const run = promisify(execFile);
 const SAMPLES = 200;
@@ -76,6 +78,7 @@ export async function benchSsh(): Promise<BenchResult[]> {
     await cold.close({ forceRemove: true });
   }
 
+  const floor = await measureExecFloor(fleet);
   const results: BenchResult[] = [];
   for (const p of [50, 99] as const) {
     const value = round(percentile(warm, p));
@@ -86,7 +89,9 @@ export async function benchSsh(): Promise<BenchResult[]> {
       unit: 'ms',
       baseline,
       ratio: round(baseline / value, 1),
-      note: `baseline: ControlMaster-multiplexed ssh per command; fresh ssh per command p${p} ${round(percentile(fresh, p))} ms (${round(percentile(fresh, p) / value, 1)}×)`,
+      note:
+        `baseline: ControlMaster-multiplexed ssh per command; fresh ssh per command p${p} ` +
+        `${round(percentile(fresh, p))} ms (${round(percentile(fresh, p) / value, 1)}×); ${describeFloor(floor, p, baseline)}`,
     });
   }
   results.push({

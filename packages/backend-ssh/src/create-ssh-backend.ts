@@ -19,6 +19,7 @@ import {
 } from '@berth/core';
 import { ConnectionRegistry } from './connection-registry.js';
 import { sshUserIsolationGap } from './login-user.js';
+import { assertSafeNativeCrypto } from './native-crypto-guard.js';
 import { listMarkers, type Marker, Placement } from './placement.js';
 import { loadSshConfig, MachineResolver } from './resolve-machines.js';
 import { LABELS_FILE, removeHostOn, SshHost } from './ssh-host.js';
@@ -52,6 +53,7 @@ const CAPABILITIES: BackendCapabilitiesV1 = Object.freeze({
 
 /** Creates the SSH backend. Synchronous, no I/O: machines are resolved and reached on first use. */
 export function createSshBackend(options: SshBackendOptions): SshBackend {
+  assertSafeNativeCrypto();
   if (!Array.isArray(options?.machines) || options.machines.length === 0) {
     throw new InvalidOptionsError(
       'machines',

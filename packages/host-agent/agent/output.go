@@ -21,12 +21,20 @@ const (
 // processes it left behind; the exit is reported without waiting for them.
 const quietAfterExit = 500 * time.Millisecond
 
+// headerGrace bounds how long a command's response headers may wait to leave with its first
+// frame: long enough for `true` or `echo` to exit, short next to any command worth signalling.
+const headerGrace = 2 * time.Millisecond
+
 // frameWriter serialises frames from the stdout and stderr pumps onto one response body.
 type frameWriter struct {
 	mu      sync.Mutex
 	w       http.ResponseWriter
 	flusher *http.ResponseController
 	broken  bool
+	// finished: the handler returned, the ResponseWriter must not be touched any more.
+	finished bool
+	flushed  bool
+	timer    *time.Timer
 }
 
 func newFrameWriter(w http.ResponseWriter) *frameWriter {
@@ -51,7 +59,32 @@ func (f *frameWriter) write(kind byte, payload []byte) bool {
 	} else if err := f.flusher.Flush(); err != nil {
 		f.broken = true
 	}
+	f.flushed = true
 	return !f.broken
+}
+
+// flushWithin sends the headers after d unless a frame has carried them out before.
+func (f *frameWriter) flushWithin(d time.Duration) {
+	f.timer = time.AfterFunc(d, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if !f.flushed && !f.finished && !f.broken {
+			f.flushed = true
+			if err := f.flusher.Flush(); err != nil {
+				f.broken = true
+			}
+		}
+	})
+}
+
+// done marks the end of the handler: no timer may flush a finished response.
+func (f *frameWriter) done() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.finished = true
+	if f.timer != nil {
+		f.timer.Stop()
+	}
 }
 
 // outputPipes are a child's stdout and stderr, with what the pumps are doing.

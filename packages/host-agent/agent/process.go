@@ -62,7 +62,7 @@ func closeAllChildren() {
 func spawn(w http.ResponseWriter, r *http.Request, asCommand bool) {
 	var request commandRequest
 	if asCommand {
-		if err := readCommandRequest(r.Body, &request); err != nil {
+		if err := readCommandRequest(r, &request); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -137,7 +137,14 @@ func spawn(w http.ResponseWriter, r *http.Request, asCommand bool) {
 	w.Header().Set("berth-pid", fmt.Sprint(cmd.Process.Pid))
 	w.WriteHeader(http.StatusOK)
 	frames := newFrameWriter(w)
-	_ = frames.flusher.Flush()
+	if asCommand {
+		// A short command's headers leave with its exit, in one packet; a longer one's (the pid
+		// its client may need to signal it) after headerGrace at the latest.
+		frames.flushWithin(headerGrace)
+	} else {
+		_ = frames.flusher.Flush()
+	}
+	defer frames.done()
 
 	// stdin: copy the request body until it ends, then close the pipe.
 	go func() {
@@ -201,10 +208,15 @@ type commandRequest struct {
 // maxCommandRequest bounds the JSON prefix of a /v1/exec body.
 const maxCommandRequest = 64 << 20
 
-func readCommandRequest(body io.Reader, request *commandRequest) error {
-	raw, err := readPrefix(body)
-	if err != nil {
-		return err
+// readCommandRequest reads the request from the berth-request header (a small one: the whole
+// request is then one HEADERS frame) or, without it, from the body prefix.
+func readCommandRequest(r *http.Request, request *commandRequest) error {
+	raw := []byte(r.Header.Get("berth-request"))
+	if len(raw) == 0 {
+		var err error
+		if raw, err = readPrefix(r.Body); err != nil {
+			return err
+		}
 	}
 	if err := json.Unmarshal(raw, request); err != nil {
 		return fmt.Errorf("the command request is not valid JSON: %w", err)

@@ -1,6 +1,6 @@
 import type { ClientHttp2Stream } from 'node:http2';
 import { constants as http2Constants } from 'node:http2';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { type ChannelCloseInfoV1, channelStdin, type HostChannelV1 } from '@berth/core';
 import { FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT, FrameReader } from './frame-reader.js';
 
@@ -10,7 +10,7 @@ import { FRAME_EXIT, FRAME_STDERR, FRAME_STDOUT, FrameReader } from './frame-rea
  * that stops reading stdout pauses this stream only, and HTTP/2 flow control stalls the process's
  * pipe inside the host while every other slot on the host keeps going.
  */
-export function agentChannel(stream: ClientHttp2Stream): HostChannelV1 {
+export function agentChannel(stream: ClientHttp2Stream, stdinSent = false): HostChannelV1 {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const reader = new FrameReader();
@@ -61,7 +61,8 @@ export function agentChannel(stream: ClientHttp2Stream): HostChannelV1 {
     });
   });
 
-  const stdin = channelStdin(stream);
+  // stdinSent: the whole stdin went with the request (CommandRequestV1.stdin); nothing more to write.
+  const stdin = stdinSent ? endedWritable() : channelStdin(stream);
 
   return {
     stdin,
@@ -85,4 +86,10 @@ function parseExit(payload: Buffer): ChannelCloseInfoV1 {
   } catch {
     return { error: new Error('the host agent sent an unreadable exit status') };
   }
+}
+
+function endedWritable(): Writable {
+  const writable = new Writable({ write: (_chunk, _encoding, callback) => callback() });
+  writable.end();
+  return writable;
 }

@@ -1,12 +1,36 @@
-import type http2 from 'node:http2';
 import type { ClientHttp2Stream } from 'node:http2';
+import http2 from 'node:http2';
 import { type BerthError, type CommandRequestV1, InternalError, NotFoundError } from '@berth/core';
 
 /** Request and response helpers for the agent's HTTP/2 API (the wire format is in ../README.md). */
 
-/** The /v1/exec body prefix: `[length u32 BE][JSON request]`; the command's stdin follows. */
-export function encodeRequest(request: CommandRequestV1): Buffer {
-  return prefixed({ argv: request.argv, cwd: request.cwd, env: request.env, user: request.user });
+/** Requests up to this size ride in the `berth-request` header; larger ones start the body. */
+const HEADER_REQUEST_LIMIT = 8 << 10;
+
+/**
+ * How a /v1/exec request goes out. A small one is a `berth-request` header (JSON, non-ASCII
+ * escaped, never HPACK-indexed: it holds the command's environment) so that, with its stdin known
+ * and empty, the whole request is one HEADERS frame, one packet on a remote link. A large one is
+ * the body prefix `[length u32 BE][JSON]`; the stdin follows either way.
+ */
+export function commandRequest(request: CommandRequestV1): {
+  headers: http2.OutgoingHttpHeaders;
+  body: Uint8Array | undefined;
+  endStream: boolean;
+} {
+  const json = JSON.stringify({ argv: request.argv, cwd: request.cwd, env: request.env, user: request.user });
+  const endStream = request.stdin !== undefined;
+  if (json.length <= HEADER_REQUEST_LIMIT) {
+    const headers = { 'berth-request': asciiJson(json), [http2.sensitiveHeaders]: ['berth-request'] };
+    return { headers, body: request.stdin, endStream };
+  }
+  const prefix = prefixed(JSON.parse(json) as object);
+  return { headers: {}, body: request.stdin ? Buffer.concat([prefix, request.stdin]) : prefix, endStream };
+}
+
+/** JSON with every non-ASCII character escaped: a header value must be visible ASCII. */
+function asciiJson(json: string): string {
+  return json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** `[length u32 BE][JSON]`, the start of every request body the agent parses. */

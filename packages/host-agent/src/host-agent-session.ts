@@ -14,7 +14,7 @@ import {
 } from '@berth/core';
 import { agentChannel } from './agent-channel.js';
 import { AgentFiles } from './agent-files.js';
-import { encodeRequest, readAll, responseHeaders, responseStatus } from './agent-requests.js';
+import { commandRequest, readAll, responseHeaders, responseStatus } from './agent-requests.js';
 import {
   AGENT_PROTOCOL_VERSION,
   AgentIntegrityError,
@@ -154,8 +154,9 @@ export class HostAgentSession {
     request: CommandRequestV1,
     options: WaitOptions & { timeoutMs?: number } = {},
   ): Promise<CommandChannelV1> {
-    const { stream, pid } = await this.#start('/v1/exec', {}, request.argv, options, encodeRequest(request));
-    return { ...agentChannel(stream), pid };
+    const { headers, body, endStream } = commandRequest(request);
+    const { stream, pid } = await this.#start('/v1/exec', headers, request.argv, options, body, endStream);
+    return { ...agentChannel(stream, request.stdin !== undefined), pid };
   }
 
   /**
@@ -202,10 +203,11 @@ export class HostAgentSession {
 
   async #start(
     path: string,
-    headers: Record<string, string>,
+    headers: http2.OutgoingHttpHeaders,
     argv: readonly string[],
     options: WaitOptions & { timeoutMs?: number },
-    bodyPrefix?: Buffer,
+    body?: Uint8Array,
+    endStream = false,
   ): Promise<{ stream: ClientHttp2Stream; pid: number }> {
     const { signal } = options;
     throwIfAborted(signal, 'Opening a shell channel');
@@ -213,11 +215,14 @@ export class HostAgentSession {
       throw new AgentStartError(`The host agent connection to ${this.#hostDescription} is closed.`);
     const stream = this.#session.request(
       { ':method': 'POST', ':path': path, ...headers },
-      { endStream: false },
+      { endStream: endStream && !body?.length },
     );
     this.#track(stream);
     stream.on('error', () => undefined); // reported through the response wait or the channel
-    if (bodyPrefix) stream.write(bodyPrefix);
+    if (body?.length) {
+      if (endStream) stream.end(body);
+      else stream.write(body);
+    }
     try {
       const response = await this.#withDeadline(
         responseHeaders(stream),

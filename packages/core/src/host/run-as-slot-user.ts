@@ -27,7 +27,10 @@ export async function runAsSlotUser(
   if (backendHost.openCommand && host.commandRuntime !== 'shell') {
     try {
       return await collect(
-        await backendHost.openCommand({ argv: ['sh', '-c', script], cwd: '/', user }, { signal }),
+        await backendHost.openCommand(
+          { argv: ['sh', '-c', script], cwd: '/', user, stdin: new Uint8Array(0) },
+          { signal },
+        ),
         signal,
       );
     } catch (error) {
@@ -52,7 +55,7 @@ async function collect(
   channel: Awaited<ReturnType<NonNullable<HostV1['openCommand']>>>,
   signal?: AbortSignal,
 ): Promise<ControlResult> {
-  channel.stdin.end();
+  if (!channel.stdin.writableEnded) channel.stdin.end();
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   channel.stdout.on('data', (chunk: Buffer) => out.push(chunk));

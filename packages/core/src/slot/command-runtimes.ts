@@ -21,6 +21,8 @@ import { ShellClosedError, type ShellSession } from '../shell/shell-session.js';
 import { raceAbort } from '../waits/race-abort.js';
 import type { SlotRecord } from './slot-record.js';
 
+const EMPTY = new Uint8Array(0);
+
 export interface CommandHandlers {
   stdout(chunk: Buffer): void;
   stderr(chunk: Buffer): void;
@@ -73,7 +75,13 @@ export async function startCommand(
     env.BERTH_LEASE = slot.leaseMarker;
     const argv = typeof input.command === 'string' ? ['sh', '-c', input.command] : input.command;
     try {
-      const request = { argv, cwd: input.cwd, env, ...(slot.user ? { user: slot.user } : {}) };
+      const request = {
+        argv,
+        cwd: input.cwd,
+        env,
+        stdin: input.stdin ?? EMPTY,
+        ...(slot.user ? { user: slot.user } : {}),
+      };
       const channel = await backendHost.openCommand(request, { signal: input.signal });
       host.commandRuntime = 'direct';
       return attachChannel(channel, input.stdin, handlers);
@@ -93,7 +101,8 @@ function attachChannel(
   channel.stdout.on('data', handlers.stdout);
   channel.stderr.on('data', handlers.stderr);
   channel.stdin.on('error', () => undefined); // a command that exits without reading its stdin
-  channel.stdin.end(stdin);
+  // A host that sent stdin with the request (CommandRequestV1.stdin) hands back an ended stdin.
+  if (!channel.stdin.writableEnded) channel.stdin.end(stdin);
   handlers.pid(channel.pid);
   // The exit is known when the channel closes, but output it already carried may still sit in the
   // channel's streams (paused by a slow consumer, or not yet emitted): the result waits for both ends.

@@ -125,6 +125,13 @@ export interface CommandRequestV1 {
   readonly env?: Readonly<Record<string, string>>;
   /** Run as this uid/gid with no supplementary groups (`isolation: 'user'`). */
   readonly user?: SlotUserV1;
+  /**
+   * All of the command's stdin, when it is known before the command starts (core always passes
+   * it, empty for none). A host may send it with the request and close the command's stdin; it
+   * then returns a channel whose `stdin` is already ended (`writableEnded`), and core writes
+   * nothing more. A host that ignores this field gets the bytes through `channel.stdin` as before.
+   */
+  readonly stdin?: Uint8Array;
 }
 
 /**
