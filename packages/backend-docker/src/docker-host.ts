@@ -2,8 +2,6 @@ import type { Readable } from 'node:stream';
 import {
   BerthError,
   CapabilityUnsupportedError,
-  type CommandChannelV1,
-  type CommandRequestV1,
   type DestroyOptionsV1,
   type HostChannelV1,
   type HostHealthV1,
@@ -13,13 +11,11 @@ import {
   NotFoundError,
   type OneShotResultV1,
   type OneShotRunOptionsV1,
-  type SlotCleanRequestV1,
-  type SlotCleanResultV1,
   type SlotUserV1,
   throwIfAborted,
   type WaitOptions,
 } from '@berth/core';
-import { type AgentBinary, AgentHostRuntime } from '@berth/host-agent';
+import { AgentBackedHost, type AgentBinary, AgentHostRuntime } from '@berth/host-agent';
 import {
   DockerAgentLink,
   type DockerShellTransport,
@@ -57,7 +53,7 @@ export interface DockerHostInit {
 }
 
 /** One Docker container as a Berth host. Created by `createHost` / `attachHost`; never constructed by users. */
-export class DockerHost implements HostV1, AsyncDisposable {
+export class DockerHost extends AgentBackedHost implements HostV1, AsyncDisposable {
   readonly id: string;
   /** The container's name (`berth-<pool>-<random>`), handy in `docker` commands. */
   readonly name: string;
@@ -67,13 +63,14 @@ export class DockerHost implements HostV1, AsyncDisposable {
   readonly #watcher: DockerEventsWatcher;
   readonly #timeouts: DockerHostTimeouts;
   readonly #agent: DockerAgentLink;
-  readonly #runtime: AgentHostRuntime;
+  protected readonly agentRuntime: AgentHostRuntime;
   readonly #channels = new Set<HostChannelV1>();
   readonly #unwatchers = new Set<() => void>();
   #state: 'open' | 'disconnected' | 'destroyed' = 'open';
   #destroying: Promise<void> | undefined;
 
   constructor(init: DockerHostInit) {
+    super();
     this.id = init.id;
     this.name = init.name;
     this.labels = Object.freeze({ ...init.labels });
@@ -90,7 +87,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
       openTimeoutMs: init.timeouts.channelOpenTimeoutMs,
       heartbeatTimeoutMs: init.timeouts.agentHeartbeatTimeoutMs,
     });
-    this.#runtime = new AgentHostRuntime({
+    this.agentRuntime = new AgentHostRuntime({
       link: this.#agent,
       channelOpenTimeoutMs: init.timeouts.channelOpenTimeoutMs,
       noAgent: (operation) => this.#noAgent(operation),
@@ -110,7 +107,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
   async openChannel(options: WaitOptions = {}): Promise<HostChannelV1> {
     this.#assertOpen('openChannel');
     const channel =
-      (await this.#runtime.openShell(options.signal)) ??
+      (await this.agentRuntime.openShell(options.signal)) ??
       (await openDockerChannel({
         connection: this.#connection,
         containerId: this.id,
@@ -124,30 +121,6 @@ export class DockerHost implements HostV1, AsyncDisposable {
     this.#channels.add(channel);
     void channel.closed.then(() => this.#channels.delete(channel));
     return channel;
-  }
-
-  /**
-   * One command through berth-agent (core's process model: own session, own pipes). A container
-   * whose shells use one exec each has no agent to run it: core then uses the slot's shell.
-   */
-  openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
-    this.#assertOpen('openCommand');
-    return this.#runtime.openCommand(request, options);
-  }
-
-  writeFile(path: string, data: Uint8Array, options: WaitOptions & { mode: number; user?: SlotUserV1 }) {
-    this.#assertOpen('writeFile');
-    return this.#runtime.writeFile(path, data, options);
-  }
-
-  readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
-    this.#assertOpen('readFile');
-    return this.#runtime.readFile(path, options);
-  }
-
-  cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
-    this.#assertOpen('cleanSlot');
-    return this.#runtime.cleanSlot(request, options);
   }
 
   #noAgent(operation: string): CapabilityUnsupportedError {
@@ -175,7 +148,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
   ): Promise<void> {
     this.#assertOpen('putArchive');
     // Through the agent: one stream, no daemon call, and as the slot's user when it has one.
-    if (await this.#runtime.putArchive(directory, tar, options)) return;
+    if (await this.agentRuntime.putArchive(directory, tar, options)) return;
     if (options.user) throw this.#noAgent('putArchive as a slot user');
     await this.#connection
       .call(
@@ -193,7 +166,7 @@ export class DockerHost implements HostV1, AsyncDisposable {
 
   async getArchive(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Readable> {
     this.#assertOpen('getArchive');
-    const viaAgent = await this.#runtime.getArchive(path, options);
+    const viaAgent = await this.agentRuntime.getArchive(path, options);
     if (viaAgent) return viaAgent;
     if (options.user) throw this.#noAgent('getArchive as a slot user');
     // No deadline on the transfer itself (it may be large); only on the response arriving.

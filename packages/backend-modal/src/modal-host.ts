@@ -3,8 +3,6 @@ import {
   BerthError,
   CapabilityUnsupportedError,
   CapacityError,
-  type CommandChannelV1,
-  type CommandRequestV1,
   type DestroyOptionsV1,
   type HostChannelV1,
   type HostHealthV1,
@@ -13,13 +11,11 @@ import {
   type OneShotResultV1,
   type OneShotRunOptionsV1,
   raceAbort,
-  type SlotCleanRequestV1,
-  type SlotCleanResultV1,
   type SlotUserV1,
   throwIfAborted,
   type WaitOptions,
 } from '@berth/core';
-import { AgentHostRuntime, AgentLink, type AgentLinkMode } from '@berth/host-agent';
+import { AgentBackedHost, AgentHostRuntime, AgentLink, type AgentLinkMode } from '@berth/host-agent';
 import type { Sandbox } from 'modal';
 import { mapModalError } from './map-modal-error.js';
 import { modalAgentAccess } from './modal-agent-access.js';
@@ -49,13 +45,13 @@ export interface ModalHostInit {
 }
 
 /** One Modal sandbox as a Berth host. Created by the backend; never constructed by users. */
-export class ModalHost implements HostV1, AsyncDisposable {
+export class ModalHost extends AgentBackedHost implements HostV1, AsyncDisposable {
   readonly id: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly workspaceRoot: string;
   readonly #sb: Sandbox;
   readonly #link: AgentLink;
-  readonly #runtime: AgentHostRuntime;
+  protected readonly agentRuntime: AgentHostRuntime;
   readonly #timeouts: ModalHostTimeouts;
   readonly #channels = new Set<HostChannelV1>();
   #platform: Promise<{ os: string; arch: string }> | undefined;
@@ -63,6 +59,7 @@ export class ModalHost implements HostV1, AsyncDisposable {
   #destroying: Promise<void> | undefined;
 
   constructor(init: ModalHostInit) {
+    super();
     this.#sb = init.sandbox;
     this.id = init.sandbox.sandboxId;
     this.labels = Object.freeze({ ...init.labels });
@@ -77,7 +74,7 @@ export class ModalHost implements HostV1, AsyncDisposable {
       openTimeoutMs: init.timeouts.channelOpenTimeoutMs,
       heartbeatTimeoutMs: init.timeouts.agentHeartbeatTimeoutMs,
     });
-    this.#runtime = new AgentHostRuntime({
+    this.agentRuntime = new AgentHostRuntime({
       link: this.#link,
       channelOpenTimeoutMs: init.timeouts.channelOpenTimeoutMs,
       noAgent: (operation) => this.#noAgent(operation),
@@ -104,7 +101,7 @@ export class ModalHost implements HostV1, AsyncDisposable {
   async openChannel(options: WaitOptions = {}): Promise<HostChannelV1> {
     this.#assertOpen('openChannel');
     const channel =
-      (await this.#runtime.openShell(options.signal)) ??
+      (await this.agentRuntime.openShell(options.signal)) ??
       (await raceAbort(openModalShellChannel(this.#sb), options.signal, 'Opening a shell'));
     if (this.#state !== 'open') {
       channel.close();
@@ -114,34 +111,14 @@ export class ModalHost implements HostV1, AsyncDisposable {
     return channel;
   }
 
-  openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
-    this.#assertOpen('openCommand');
-    return this.#runtime.openCommand(request, options);
-  }
-
-  writeFile(path: string, data: Uint8Array, options: WaitOptions & { mode: number; user?: SlotUserV1 }) {
-    this.#assertOpen('writeFile');
-    return this.#runtime.writeFile(path, data, options);
-  }
-
-  readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
-    this.#assertOpen('readFile');
-    return this.#runtime.readFile(path, options);
-  }
-
-  cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
-    this.#assertOpen('cleanSlot');
-    return this.#runtime.cleanSlot(request, options);
-  }
-
   async putArchive(directory: string, tar: Readable, options: WaitOptions & { user?: SlotUserV1 } = {}) {
     this.#assertOpen('putArchive');
-    if (!(await this.#runtime.putArchive(directory, tar, options))) throw this.#noAgent('putArchive');
+    if (!(await this.agentRuntime.putArchive(directory, tar, options))) throw this.#noAgent('putArchive');
   }
 
   async getArchive(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Readable> {
     this.#assertOpen('getArchive');
-    const tar = await this.#runtime.getArchive(path, options);
+    const tar = await this.agentRuntime.getArchive(path, options);
     if (!tar) throw this.#noAgent('getArchive');
     return tar;
   }

@@ -1,20 +1,16 @@
 import type { Readable } from 'node:stream';
 import type {
-  CommandChannelV1,
-  CommandRequestV1,
   DestroyOptionsV1,
   HostChannelV1,
   HostHealthV1,
   HostV1,
   OneShotResultV1,
   OneShotRunOptionsV1,
-  SlotCleanRequestV1,
-  SlotCleanResultV1,
   SlotUserV1,
   WaitOptions,
 } from '@berth/core';
 import { BerthError, CapabilityUnsupportedError, InternalError, LABEL, throwIfAborted } from '@berth/core';
-import { AgentHostRuntime, AgentLink, type AgentLinkMode } from '@berth/host-agent';
+import { AgentBackedHost, AgentHostRuntime, AgentLink, type AgentLinkMode } from '@berth/host-agent';
 import { AllocationFate, allocationLossReason } from './allocation-fate.js';
 import { JOB_ID_PREFIX, poolJobPrefix, TASK_NAME } from './build-nomad-job.js';
 import type { NomadClient } from './client/nomad-client.js';
@@ -57,7 +53,7 @@ function jobPrefixOf(jobId: string, labels: Readonly<Record<string, string>>): s
 }
 
 /** One running allocation of a Berth job, carrying the slot workspaces. */
-export class NomadHost implements HostV1 {
+export class NomadHost extends AgentBackedHost implements HostV1 {
   readonly id: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly workspaceRoot: string;
@@ -73,9 +69,10 @@ export class NomadHost implements HostV1 {
   private destroying: Promise<void> | undefined;
   private destroyed = false;
   private readonly link: AgentLink;
-  private readonly runtime: AgentHostRuntime;
+  protected readonly agentRuntime: AgentHostRuntime;
 
   constructor(init: NomadHostInit) {
+    super();
     this.client = init.client;
     this.onGone = init.onGone;
     this.fate = new AllocationFate({
@@ -110,7 +107,7 @@ export class NomadHost implements HostV1 {
       openTimeoutMs: init.agent.openTimeoutMs,
       heartbeatTimeoutMs: init.agent.heartbeatTimeoutMs,
     });
-    this.runtime = new AgentHostRuntime({
+    this.agentRuntime = new AgentHostRuntime({
       link: this.link,
       channelOpenTimeoutMs: init.agent.openTimeoutMs,
       noAgent: (operation) =>
@@ -138,32 +135,15 @@ export class NomadHost implements HostV1 {
     void session.exited.then(() => this.channels.delete(session));
   }
 
-  /** One command through berth-agent: its own session and pipes (core's process model). */
-  openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
-    return this.runtime.openCommand(request, options);
-  }
-
-  writeFile(path: string, data: Uint8Array, options: WaitOptions & { mode: number; user?: SlotUserV1 }) {
-    return this.runtime.writeFile(path, data, options);
-  }
-
-  readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
-    return this.runtime.readFile(path, options);
-  }
-
-  cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
-    return this.runtime.cleanSlot(request, options);
-  }
-
   /** Through the agent only (Nomad has no archive API); without it core uses the slot's shell. */
   async putArchive(directory: string, tar: Readable, options: WaitOptions & { user?: SlotUserV1 } = {}) {
-    if (!(await this.runtime.putArchive(directory, tar, options)))
-      throw this.runtime.noAgentFor('putArchive');
+    if (!(await this.agentRuntime.putArchive(directory, tar, options)))
+      throw this.agentRuntime.noAgentFor('putArchive');
   }
 
   async getArchive(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Readable> {
-    const archive = await this.runtime.getArchive(path, options);
-    if (!archive) throw this.runtime.noAgentFor('getArchive');
+    const archive = await this.agentRuntime.getArchive(path, options);
+    if (!archive) throw this.agentRuntime.noAgentFor('getArchive');
     return archive;
   }
 
@@ -173,7 +153,7 @@ export class NomadHost implements HostV1 {
    */
   async openChannel(options: WaitOptions = {}): Promise<HostChannelV1> {
     throwIfAborted(options.signal, `Opening a channel to host ${this.id}`);
-    const viaAgent = await this.runtime.openShell(options.signal);
+    const viaAgent = await this.agentRuntime.openShell(options.signal);
     if (viaAgent) return viaAgent;
     const command = this.driver === 'raw_exec' ? markedCommand(['sh']) : ['sh'];
     const { channel, session } = await openShellChannel(this.client, this.allocationId, TASK_NAME, {

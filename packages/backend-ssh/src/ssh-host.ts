@@ -5,20 +5,16 @@ import {
   BerthError,
   CapabilityUnsupportedError,
   type ChannelCloseInfoV1,
-  type CommandChannelV1,
-  type CommandRequestV1,
   type DestroyOptionsV1,
   type HostChannelV1,
   type HostHealthV1,
   type HostV1,
   InternalError,
-  type SlotCleanRequestV1,
-  type SlotCleanResultV1,
   type SlotUserV1,
   shellQuote,
   type WaitOptions,
 } from '@berth/core';
-import { AgentHostRuntime } from '@berth/host-agent';
+import { AgentBackedHost, AgentHostRuntime } from '@berth/host-agent';
 import type { ClientChannel } from 'ssh2';
 import { channelExit, channelStatus } from './ssh-connection.js';
 import type { SshMachine } from './ssh-machine.js';
@@ -50,9 +46,9 @@ export function removeHostScript(hostId: string, directory: string): string {
 }
 
 /** One Berth host: a workspace root on one machine, reached over that machine's shared connection. */
-export class SshHost implements HostV1 {
+export class SshHost extends AgentBackedHost implements HostV1 {
   readonly labels: Readonly<Record<string, string>>;
-  readonly #runtime: AgentHostRuntime;
+  protected readonly agentRuntime: AgentHostRuntime;
   readonly #channels = new Set<HostChannelV1>();
   #state: 'open' | 'disconnected' | 'destroyed' = 'open';
   #destroying: Promise<void> | undefined;
@@ -63,9 +59,10 @@ export class SshHost implements HostV1 {
     readonly workspaceRoot: string,
     readonly machine: SshMachine,
   ) {
+    super();
     this.labels = Object.freeze({ ...labels });
     machine.hosts.add(id);
-    this.#runtime = new AgentHostRuntime({
+    this.agentRuntime = new AgentHostRuntime({
       link: machine.agent,
       channelOpenTimeoutMs: machine.timeouts.commandStartTimeoutMs,
       noAgent: (operation) => this.#noAgent(operation),
@@ -82,7 +79,7 @@ export class SshHost implements HostV1 {
 
   async openChannel(options: WaitOptions = {}): Promise<HostChannelV1> {
     this.#assertOpen('openChannel');
-    const viaAgent = await this.#runtime.openShell(options.signal);
+    const viaAgent = await this.agentRuntime.openShell(options.signal);
     if (viaAgent) return viaAgent;
     const channel = shellChannel(await this.machine.openShell(this.workspaceRoot, options.signal));
     if (this.#state !== 'open') {
@@ -93,39 +90,14 @@ export class SshHost implements HostV1 {
     return channel;
   }
 
-  openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
-    this.#assertOpen('openCommand');
-    this.#assertCanSwitchTo(request.user);
-    return this.#runtime.openCommand(request, options);
-  }
-
-  writeFile(path: string, data: Uint8Array, options: WaitOptions & { mode: number; user?: SlotUserV1 }) {
-    this.#assertOpen('writeFile');
-    this.#assertCanSwitchTo(options.user);
-    return this.#runtime.writeFile(path, data, options);
-  }
-
-  readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
-    this.#assertOpen('readFile');
-    this.#assertCanSwitchTo(options.user);
-    return this.#runtime.readFile(path, options);
-  }
-
-  cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
-    this.#assertOpen('cleanSlot');
-    if (request.users?.length) this.#assertCanSwitchTo({ uid: request.users[0]!, gid: request.users[0]! });
-    this.#assertCanSwitchTo(request.reset?.owner);
-    return this.#runtime.cleanSlot(request, options);
-  }
-
   async putArchive(
     directory: string,
     tar: Readable,
     options: WaitOptions & { user?: SlotUserV1 } = {},
   ): Promise<void> {
     this.#assertOpen('putArchive');
-    this.#assertCanSwitchTo(options.user);
-    if (await this.#runtime.putArchive(directory, tar, options)) return;
+    this.assertCanRunAs(options.user);
+    if (await this.agentRuntime.putArchive(directory, tar, options)) return;
     if (options.user) throw this.#noAgent('putArchive as a slot user');
     const connection = await this.machine.connection(options.signal);
     const channel = await connection.exec(`tar -xf - -C ${shellQuote(directory)}`, options.signal);
@@ -144,8 +116,8 @@ export class SshHost implements HostV1 {
 
   async getArchive(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Readable> {
     this.#assertOpen('getArchive');
-    this.#assertCanSwitchTo(options.user);
-    const viaAgent = await this.#runtime.getArchive(path, options);
+    this.assertCanRunAs(options.user);
+    const viaAgent = await this.agentRuntime.getArchive(path, options);
     if (viaAgent) return viaAgent;
     if (options.user) throw this.#noAgent('getArchive as a slot user');
     const slash = path.replace(/\/+$/, '').lastIndexOf('/');
@@ -230,7 +202,7 @@ export class SshHost implements HostV1 {
    * A backstop to `userIsolationUnsupported` (a login user it could not foresee): only a root login
    * can act as a slot's user; never silently as the login user instead.
    */
-  #assertCanSwitchTo(user: SlotUserV1 | undefined): void {
+  protected override assertCanRunAs(user: SlotUserV1 | undefined): void {
     const login = this.machine.spec.target.user;
     if (!user || login === 'root') return;
     throw new CapabilityUnsupportedError(

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { BackendUnavailableError, BerthError, CapabilityUnsupportedError, shellQuote } from '@berth/core';
-import { AgentLink, type AgentTransport } from '@berth/host-agent';
+import { AgentLink } from '@berth/host-agent';
 import type { ClientChannel } from 'ssh2';
 import { ChannelClosedError, channelTransport, collect, type RunResult } from './channel-io.js';
 import type { ConnectionRegistry } from './connection-registry.js';

@@ -42,7 +42,9 @@ export class AgentHostRuntime {
   /** A shell through the agent, or `undefined`: the host's own transport carries it. */
   async openShell(signal: AbortSignal | undefined): Promise<HostChannelV1 | undefined> {
     const timeoutMs = this.options.channelOpenTimeoutMs;
-    const channel = await this.#withAgent(signal, (agent) => agent.openShell({ signal, timeoutMs }));
+    const channel = await this.#withAgent('openChannel', signal, (agent) =>
+      agent.openShell({ signal, timeoutMs }),
+    );
     if (channel) this.options.track(channel);
     return channel;
   }
@@ -50,7 +52,7 @@ export class AgentHostRuntime {
   async openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
     const { signal } = options;
     const timeoutMs = this.options.channelOpenTimeoutMs;
-    const channel = await this.#withAgent(signal, (agent) =>
+    const channel = await this.#withAgent('openCommand', signal, (agent) =>
       agent.openCommand(request, { signal, timeoutMs }),
     );
     if (!channel) throw this.options.noAgent('openCommand');
@@ -63,7 +65,7 @@ export class AgentHostRuntime {
     data: Uint8Array,
     options: WaitOptions & { mode: number; user?: SlotUserV1 },
   ) {
-    const done = await this.#withAgent(options.signal, async (agent) => {
+    const done = await this.#withAgent('writeFile', options.signal, async (agent) => {
       await agent.files.writeFile(path, data, options);
       return true;
     });
@@ -71,13 +73,17 @@ export class AgentHostRuntime {
   }
 
   async readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
-    const bytes = await this.#withAgent(options.signal, (agent) => agent.files.readFile(path, options));
+    const bytes = await this.#withAgent('readFile', options.signal, (agent) =>
+      agent.files.readFile(path, options),
+    );
     if (!bytes) throw this.options.noAgent('readFile');
     return bytes;
   }
 
   async cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
-    const result = await this.#withAgent(options.signal, (agent) => agent.files.cleanSlot(request, options));
+    const result = await this.#withAgent('cleanSlot', options.signal, (agent) =>
+      agent.files.cleanSlot(request, options),
+    );
     if (!result) throw this.options.noAgent('cleanSlot');
     return result;
   }
@@ -100,16 +106,17 @@ export class AgentHostRuntime {
 
   /** A tar of `path` through the agent, or `undefined` when the host has none. */
   getArchive(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Readable | undefined> {
-    return this.#withAgent(options.signal, (agent) => agent.files.getArchive(path, options));
+    return this.#withAgent('getArchive', options.signal, (agent) => agent.files.getArchive(path, options));
   }
 
   /** `use` on the agent session, once more on a fresh connection if the last one just dropped. */
   async #withAgent<T>(
+    operation: string,
     signal: AbortSignal | undefined,
     use: (agent: HostAgentSession) => Promise<T>,
   ): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
-      this.options.assertOpen('an agent call');
+      this.options.assertOpen(operation);
       const agent = await this.options.link.session(signal);
       if (!agent) return undefined;
       try {

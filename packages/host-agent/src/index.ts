@@ -1,3 +1,4 @@
+export { AgentBackedHost } from './agent-backed-host.js';
 export {
   AGENT_FILE_NAME,
   AGENT_INSTALL_DIRECTORY,
