@@ -25,6 +25,7 @@ export async function measureExecFloor(fleet: SshFleet): Promise<ExecFloor> {
 export function describeFloor(floor: ExecFloor, p: number, baseline: number): string {
   const trip = percentile(floor.roundTrip, p);
   const local = percentile(floor.localExec, p);
+  if (Number.isNaN(local)) return `floor: no berth-agent build for this CPU (${process.arch}) to measure it`;
   const sum = trip + local;
   return (
     `floor p${p}: ssh2 channel round trip ${trip.toFixed(3)} ms + the same exec through a local ` +

@@ -17,7 +17,7 @@ import (
 )
 
 // version is reported by /v1/hello; the Node client refuses an agent it does not speak with.
-const version = "1"
+const version = "2"
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "--version" {
@@ -26,6 +26,8 @@ func main() {
 	}
 	heartbeatTimeout := flag.Duration("heartbeat-timeout", 0,
 		"exit, killing every process started, when no request arrives for this long (0: never)")
+	flag.DurationVar(&headerGrace, "header-grace", headerGrace,
+		"how long a command's response headers may wait to leave with its first frame")
 	flag.Parse()
 	becomeSubreaper()
 	watchdog.start(*heartbeatTimeout)

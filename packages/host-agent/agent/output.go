@@ -23,7 +23,8 @@ const quietAfterExit = 500 * time.Millisecond
 
 // headerGrace bounds how long a command's response headers may wait to leave with its first
 // frame: long enough for `true` or `echo` to exit, short next to any command worth signalling.
-const headerGrace = 2 * time.Millisecond
+// (--header-grace changes it: tests widen the window a reset can fall into.)
+var headerGrace = 2 * time.Millisecond
 
 // frameWriter serialises frames from the stdout and stderr pumps onto one response body.
 type frameWriter struct {
@@ -75,6 +76,23 @@ func (f *frameWriter) flushWithin(d time.Duration) {
 			}
 		}
 	})
+}
+
+// flushNow sends the headers at once.
+func (f *frameWriter) flushNow() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flushed = true
+	if err := f.flusher.Flush(); err != nil {
+		f.broken = true
+	}
+}
+
+// sentHeaders: the headers (and with them the pid) went out, or a frame did.
+func (f *frameWriter) sentHeaders() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.flushed && !f.broken
 }
 
 // done marks the end of the handler: no timer may flush a finished response.

@@ -142,7 +142,7 @@ func spawn(w http.ResponseWriter, r *http.Request, asCommand bool) {
 		// its client may need to signal it) after headerGrace at the latest.
 		frames.flushWithin(headerGrace)
 	} else {
-		_ = frames.flusher.Flush()
+		frames.flushNow()
 	}
 	defer frames.done()
 
@@ -156,6 +156,11 @@ func spawn(w http.ResponseWriter, r *http.Request, asCommand bool) {
 		<-r.Context().Done() // the stream ended: reset by the client, or finished by us
 		_ = stdin.Close()
 		output.closeReadEnds()
+		// Reset before its headers left: the client never learned the pid, so nobody else can stop
+		// the command (a timeout or abort within headerGrace), and it already has all its stdin.
+		if asCommand && !frames.sentHeaders() {
+			killGroupIfUnreaped(cmd.Process.Pid)
+		}
 	}()
 	waitStatus := <-statusOf
 	// The child is gone; its output may still be in the pipes, or held open by a process it left

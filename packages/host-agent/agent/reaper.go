@@ -72,6 +72,16 @@ func startReaped(cmd *exec.Cmd) (<-chan syscall.WaitStatus, error) {
 	return done, nil
 }
 
+// killGroupIfUnreaped kills the process group a command leads, unless the command was reaped
+// already: holding the reaper's lock, its pid (and so its group id) cannot have been reused.
+func killGroupIfUnreaped(pid int) {
+	reapMu.Lock()
+	defer reapMu.Unlock()
+	if _, waiting := waiters[pid]; waiting {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
 // killDescendants stops and kills every process below the agent, repeating until none is left (a
 // forking process may add children between one scan and the kill), for a bounded number of rounds.
 func killDescendants() {

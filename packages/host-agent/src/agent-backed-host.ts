@@ -20,26 +20,30 @@ export abstract class AgentBackedHost {
   protected assertCanRunAs(_user: SlotUserV1 | undefined): void {}
 
   /** One command through berth-agent: its own session and pipes (core's process model). */
-  openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
+  async openCommand(request: CommandRequestV1, options: WaitOptions = {}): Promise<CommandChannelV1> {
+    this.agentRuntime.assertOpen('openCommand');
     this.assertCanRunAs(request.user);
     return this.agentRuntime.openCommand(request, options);
   }
 
-  writeFile(
+  async writeFile(
     path: string,
     data: Uint8Array,
     options: WaitOptions & { mode: number; user?: SlotUserV1 },
   ): Promise<void> {
+    this.agentRuntime.assertOpen('writeFile');
     this.assertCanRunAs(options.user);
     return this.agentRuntime.writeFile(path, data, options);
   }
 
-  readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
+  async readFile(path: string, options: WaitOptions & { user?: SlotUserV1 } = {}): Promise<Uint8Array> {
+    this.agentRuntime.assertOpen('readFile');
     this.assertCanRunAs(options.user);
     return this.agentRuntime.readFile(path, options);
   }
 
-  cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
+  async cleanSlot(request: SlotCleanRequestV1, options: WaitOptions = {}): Promise<SlotCleanResultV1> {
+    this.agentRuntime.assertOpen('cleanSlot');
     const [uid] = request.users ?? [];
     if (uid !== undefined) this.assertCanRunAs({ uid, gid: uid });
     this.assertCanRunAs(request.reset?.owner);

@@ -34,6 +34,11 @@ export interface AgentHostRuntimeOptions {
 export class AgentHostRuntime {
   constructor(private readonly options: AgentHostRuntimeOptions) {}
 
+  /** Throws when the host was disconnected or destroyed (`AgentHostRuntimeOptions.assertOpen`). */
+  assertOpen(operation: string): void {
+    this.options.assertOpen(operation);
+  }
+
   /** The `CapabilityUnsupportedError` for `operation` on a host without the agent. */
   noAgentFor(operation: string): CapabilityUnsupportedError {
     return this.options.noAgent(operation);

@@ -20,8 +20,9 @@ export function commandRequest(request: CommandRequestV1): {
 } {
   const json = JSON.stringify({ argv: request.argv, cwd: request.cwd, env: request.env, user: request.user });
   const endStream = request.stdin !== undefined;
-  if (json.length <= HEADER_REQUEST_LIMIT) {
-    const headers = { 'berth-request': asciiJson(json), [http2.sensitiveHeaders]: ['berth-request'] };
+  const header = asciiJson(json);
+  if (header.length <= HEADER_REQUEST_LIMIT) {
+    const headers = { 'berth-request': header, [http2.sensitiveHeaders]: ['berth-request'] };
     return { headers, body: request.stdin, endStream };
   }
   const prefix = prefixed(JSON.parse(json) as object);

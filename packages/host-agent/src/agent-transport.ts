@@ -2,7 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import { InternalError, type WaitOptions } from '@berth/core';
 
 /** The wire version this client speaks; the agent reports its own from `/v1/hello`. */
-export const AGENT_PROTOCOL_VERSION = '1';
+export const AGENT_PROTOCOL_VERSION = '2';
 
 /** The agent's stdio as the backend reaches it (a hijacked `docker exec`, a websocket, a pipe). */
 export interface AgentTransport {
