@@ -45,6 +45,8 @@ export interface NomadTask {
   Env?: Record<string, string>;
   Resources?: NomadResources;
   KillTimeout?: NomadDurationNs;
+  /** The `logs` block; `Disabled` (Nomad ≥ 1.6) collects nothing. */
+  LogConfig?: { Disabled?: boolean; MaxFiles?: number; MaxFileSizeMB?: number };
   Constraints?: NomadConstraint[];
   Meta?: Record<string, string>;
 }
