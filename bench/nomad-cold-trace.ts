@@ -11,7 +11,7 @@ const hosts = Number(process.argv[2] ?? 1);
 const slotsPerHost = Number(process.argv[3] ?? 10);
 const t0 = performance.now();
 const at = () => `${(performance.now() - t0).toFixed(0).padStart(6)} ms`;
-const log = (message: string) => console.log(`${at()}  ${message}`);
+const log = (message: string) => console.log(`${at()} ${new Date().toISOString().slice(11, 23)}  ${message}`);
 
 const client = new NomadClient({ env: process.env });
 const original = {
