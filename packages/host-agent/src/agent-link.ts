@@ -37,7 +37,8 @@ export interface AgentHostAccess {
    * Optional, for engines where each call is costly (Nomad's alloc exec): on the first connect,
    * one call instead of `fileSize`, `putExecutable` and `start`: start `argv` once the file at
    * `binary.installPath` has the build's size, uploading it first when absent or another size.
-   * An install altered in place is still put back with `putExecutable`, then `start`.
+   * An install altered in place is still put back with `putExecutable`, then `start`. Not used
+   * by an access that also has `preinstalled`.
    */
   installAndStart?(binary: AgentBinary, argv: readonly string[]): Promise<AgentTransport>;
 }
@@ -179,8 +180,9 @@ export class AgentLink {
   }
 
   async #connect(): Promise<HostAgentSession> {
-    const { installAndStart } = this.#options.access;
-    if (installAndStart && !this.#binary) {
+    const { installAndStart, preinstalled } = this.#options.access;
+    // Not where the engine may have mounted the build: that check comes first.
+    if (installAndStart && !preinstalled && !this.#binary) {
       const binary = await this.#binaryForHost();
       try {
         const session = await this.#start(binary, (argv) =>
