@@ -30,6 +30,10 @@ describe('buildNomadJob', () => {
     const task = group.Tasks[0]!;
     expect(task).toMatchObject({ Driver: 'docker', Env: { A: '1' }, Resources: { CPU: 200, MemoryMB: 128 } });
     expect(task.KillTimeout).toBe(5_000_000_000);
+    // No log collection unless asked for (no logmon / docker_logger per host).
+    expect(task.LogConfig).toEqual({ Disabled: true });
+    const logged = buildNomadJob('berth-p-q-2', { ...spec, taskLogs: true }, {});
+    expect(logged.TaskGroups[0]!.Tasks[0]!.LogConfig).toBeUndefined();
     expect(task.Config).toMatchObject({
       image: 'berth-test/busybox:1',
       force_pull: false,

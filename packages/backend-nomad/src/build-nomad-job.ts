@@ -82,6 +82,8 @@ export function buildNomadJob(
       ...(spec.memoryMaxMiB === undefined ? {} : { MemoryMaxMB: spec.memoryMaxMiB }),
     },
     KillTimeout: spec.killTimeoutMs * MS,
+    // Off by default: two fewer helper processes (logmon, docker_logger) start per host.
+    ...(spec.taskLogs ? {} : { LogConfig: { Disabled: true } }),
     ...(spec.user === undefined ? {} : { User: spec.user }),
   };
   return {

@@ -30,6 +30,7 @@ import type { NomadJob, NomadJobListStub } from './client/nomad-types.js';
 import { type NomadClientOptions, resolveNomadClientConfig } from './client/resolve-nomad-client-config.js';
 import { ClusterWatch } from './cluster-watch.js';
 import { NodeSpread } from './node-spread.js';
+import { prepareAgentUpload } from './nomad-agent-access.js';
 import { NomadDrainMarkerStore } from './nomad-drain-marker-store.js';
 import { NomadHost } from './nomad-host.js';
 import { type NomadHostSpec, resolveNomadHostSpec } from './nomad-host-spec.js';
@@ -82,6 +83,9 @@ export const NOMAD_CAPABILITIES: BackendCapabilitiesV1 = Object.freeze({
 /** Bound on starting the agent (install, exec, handshake) and on opening one stream through it. */
 const AGENT_OPEN_TIMEOUT_MS = 30_000;
 
+/** Drivers whose hosts run berth-agent (see `NomadHost`). */
+const AGENT_DRIVERS = new Set(['docker', 'raw_exec']);
+
 /** Group Meta key remembering a custom `workspaceRoot` (paths are not valid label values). */
 const WORKSPACE_META = 'berth_workspace_root';
 
@@ -114,6 +118,22 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
 
   const clusterWatch = new ClusterWatch(client);
   const spread = new NodeSpread(client, clusterWatch);
+  // The CPU the agent build is chosen for, read once per node instead of a `uname -m` exec per host.
+  const nodeArches = new Map<string, Promise<string | undefined>>();
+  const nodeArch = (nodeId: string) => {
+    let arch = nodeArches.get(nodeId);
+    if (!arch) {
+      arch = client.readNode(nodeId).then(
+        ({ value }) => value.Attributes?.['cpu.arch'],
+        () => {
+          nodeArches.delete(nodeId); // refused or unreachable: ask again next time
+          return undefined;
+        },
+      );
+      nodeArches.set(nodeId, arch);
+    }
+    return arch;
+  };
 
   const toHost = async (
     job: Pick<NomadJob, 'ID' | 'Meta' | 'TaskGroups'>,
@@ -140,6 +160,7 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
         mode: shellTransport === 'exec' ? 'off' : shellTransport,
         openTimeoutMs: AGENT_OPEN_TIMEOUT_MS,
         heartbeatTimeoutMs: agentHeartbeatTimeoutMs,
+        nodeArch: () => nodeArch(allocation.NodeID),
       },
     });
   };
@@ -198,6 +219,11 @@ export function createNomadBackend(options: NomadBackendOptions = {}): NomadBack
           ask: { cpu: request.spec.cpu, memoryMiB: request.spec.memoryMiB, diskMiB: request.spec.diskMiB },
           fit: request.spec,
           onProgress: request.onProgress,
+          // While the task starts: learn the node's CPU and pack the agent build for it.
+          onPlaced: (placed) => {
+            if (shellTransport !== 'exec' && AGENT_DRIVERS.has(request.spec.driver))
+              void nodeArch(placed.NodeID).then((arch) => arch && prepareAgentUpload(arch));
+          },
         });
         spread.placed(pool, jobId, allocation.NodeID);
         return await toHost(job, allocation, signal);

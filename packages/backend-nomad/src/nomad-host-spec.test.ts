@@ -15,6 +15,7 @@ describe('resolveNomadHostSpec', () => {
       datacenters: ['*'],
       priority: 50,
       killTimeoutMs: 5000,
+      taskLogs: false,
       restart: { attempts: 0, mode: 'fail' },
       reschedule: { attempts: 0, unlimited: false },
       docker: { init: true, pidsLimit: 4096, noNewPrivileges: true, capDrop: ['ALL'] },

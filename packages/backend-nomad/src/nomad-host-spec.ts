@@ -110,6 +110,13 @@ export interface NomadHostSpecInput {
   reschedule?: NomadRescheduleInput;
   /** Time between SIGTERM and SIGKILL when the host is stopped. Default 5000. */
   killTimeoutMs?: number;
+  /**
+   * Nomad collects the task's stdout/stderr (`nomad alloc logs`). Default false: the keep-alive
+   * says nothing and slot output travels over exec, and without it the client starts no `logmon`
+   * (nor, for docker, `docker_logger`) process per host, so hosts start faster. Turn it on for a
+   * `command` whose output you want in Nomad.
+   */
+  taskLogs?: boolean;
   /** Absolute path inside the host for slot workspaces. Default `$NOMAD_ALLOC_DIR/data`. */
   workspaceRoot?: string;
   docker?: NomadDockerHardeningInput;
@@ -149,6 +156,7 @@ export interface NomadHostSpec {
   readonly restart: Required<NomadRestartInput>;
   readonly reschedule: Required<NomadRescheduleInput>;
   readonly killTimeoutMs: number;
+  readonly taskLogs: boolean;
   readonly workspaceRoot: string | undefined;
   readonly docker: Required<NomadDockerHardeningInput> | undefined;
 }
@@ -184,6 +192,7 @@ const KNOWN_KEYS = new Set([
   'restart',
   'reschedule',
   'killTimeoutMs',
+  'taskLogs',
   'workspaceRoot',
   'docker',
 ]);
@@ -268,6 +277,7 @@ export function resolveNomadHostSpec(input: unknown, path: string): NomadHostSpe
     restart: restart(spec.restart, `${path}.restart`),
     reschedule: reschedule(spec.reschedule, `${path}.reschedule`),
     killTimeoutMs: integer(spec.killTimeoutMs, 5_000, `${path}.killTimeoutMs`, 0),
+    taskLogs: spec.taskLogs === undefined ? false : boolean(spec.taskLogs, `${path}.taskLogs`),
     workspaceRoot,
     docker: driver === 'docker' ? docker(spec.docker, `${path}.docker`) : undefined,
   };

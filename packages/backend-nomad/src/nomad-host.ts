@@ -43,6 +43,8 @@ export interface NomadHostInit {
     readonly mode: AgentLinkMode;
     readonly openTimeoutMs: number;
     readonly heartbeatTimeoutMs: number;
+    /** The node's CPU (`cpu.arch`), shared by the backend's hosts on that node. */
+    readonly nodeArch?: () => Promise<string | undefined>;
   };
 }
 
@@ -94,12 +96,11 @@ export class NomadHost extends AgentBackedHost implements HostV1 {
     // kills it (and every command under it) when Nomad stops the task.
     const agentDriver = init.driver === 'docker' || init.driver === 'raw_exec';
     this.link = new AgentLink({
-      access: nomadAgentAccess(
-        init.client,
-        init.allocationId,
-        (session) => this.track(session),
-        init.driver === 'raw_exec',
-      ),
+      access: nomadAgentAccess(init.client, init.allocationId, (session) => this.track(session), {
+        marked: init.driver === 'raw_exec',
+        startTimeoutMs: init.agent.openTimeoutMs,
+        ...(init.agent.nodeArch ? { nodeArch: init.agent.nodeArch } : {}),
+      }),
       mode: agentDriver ? init.agent.mode : 'off',
       offReason: agentDriver
         ? 'shellTransport is `exec`'

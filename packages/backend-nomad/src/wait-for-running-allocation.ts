@@ -32,6 +32,8 @@ export interface WaitForRunningAllocationOptions {
   /** Which nodes the job can use at all (datacenters, node pool, driver): only those are compared. */
   readonly fit?: NodeFit;
   readonly onProgress?: (progress: HostProgressV1) => void;
+  /** Called once when an allocation is first seen (placed on a node), before it runs. */
+  readonly onPlaced?: (allocation: NomadAllocationListStub) => void;
 }
 
 const TERMINAL_CLIENT_STATUSES = new Set(['complete', 'failed', 'lost']);
@@ -91,6 +93,7 @@ async function watchAllocations(
   for await (const { value } of client.watch((read) => client.jobAllocations(jobId, read), { signal })) {
     const allocation = newestWanted(value ?? []);
     if (!allocation) continue;
+    if (!state.lastAllocation) options.onPlaced?.(allocation);
     state.lastAllocation = allocation;
     const status = `${allocation.ID}/${allocation.ClientStatus}`;
     if (status !== lastStatus) {

@@ -137,6 +137,43 @@ describe('AgentLink', () => {
     expect(readFileSync(path).equals(binary.bytes())).toBe(true);
   });
 
+  it('uses installAndStart for the first connect, then start alone; puts back an altered build', async () => {
+    let combined = 0;
+    const host = fakeHost((defaults) => ({
+      // The engine's one call: put the build there when its size is off, then start it.
+      installAndStart: async (binary, argv) => {
+        combined++;
+        if ((await defaults.fileSize(binary.installPath)) !== binary.size)
+          await defaults.putExecutable(binary);
+        return defaults.start(argv);
+      },
+    }));
+    const created = link(host);
+    expect(await echoThrough(created)).toBe('via-agent');
+    expect({ combined, ...host.calls }).toEqual({ combined: 1, puts: 1, starts: 1 });
+    host.agents[0]!.kill('SIGKILL');
+    await (await created.session())?.closed.catch(() => undefined);
+    expect(await echoThrough(created)).toBe('via-agent');
+    expect({ combined, ...host.calls }).toEqual({ combined: 1, puts: 1, starts: 2 });
+
+    // Same size, other bytes: the digest check fails and the link puts the build back itself.
+    const binary = agentBinary(arch);
+    const other = fakeHost((defaults) => ({
+      installAndStart: async (_binary, argv) => {
+        combined++;
+        return defaults.start(argv);
+      },
+    }));
+    const path = join(other.root, binary.installPath);
+    mkdirSync(dirname(path), { recursive: true });
+    const altered = Buffer.from(binary.bytes());
+    altered[altered.length - 1] = altered.at(-1)! ^ 0xff;
+    writeFileSync(path, altered, { mode: 0o755 });
+    expect(await echoThrough(link(other))).toBe('via-agent');
+    expect({ combined, ...other.calls }).toEqual({ combined: 2, puts: 1, starts: 2 });
+    expect(readFileSync(path).equals(binary.bytes())).toBe(true);
+  });
+
   it('refuses an altered build the engine mounted (nothing to put back)', async () => {
     const host = fakeHost();
     const binary = agentBinary(arch);

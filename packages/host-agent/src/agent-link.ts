@@ -33,6 +33,14 @@ export interface AgentHostAccess {
   putExecutable(binary: AgentBinary): Promise<void>;
   /** Starts `argv` in the host with its stdin and stdout attached. */
   start(argv: readonly string[]): Promise<AgentTransport>;
+  /**
+   * Optional, for engines where each call is costly (Nomad's alloc exec): on the first connect,
+   * one call instead of `fileSize`, `putExecutable` and `start`: start `argv` once the file at
+   * `binary.installPath` has the build's size, uploading it first when absent or another size.
+   * An install altered in place is still put back with `putExecutable`, then `start`. Not used
+   * by an access that also has `preinstalled`.
+   */
+  installAndStart?(binary: AgentBinary, argv: readonly string[]): Promise<AgentTransport>;
 }
 
 /**
@@ -172,6 +180,22 @@ export class AgentLink {
   }
 
   async #connect(): Promise<HostAgentSession> {
+    const { installAndStart, preinstalled } = this.#options.access;
+    // Not where the engine may have mounted the build: that check comes first.
+    if (installAndStart && !preinstalled && !this.#binary) {
+      const binary = await this.#binaryForHost();
+      try {
+        const session = await this.#start(binary, (argv) =>
+          installAndStart.call(this.#options.access, binary, argv),
+        );
+        this.#binary = binary;
+        return session;
+      } catch (error) {
+        if (!(error instanceof AgentIntegrityError)) throw error;
+        this.#binary = binary;
+        return this.#start(await this.#install(true));
+      }
+    }
     const binary = await this.#install(false);
     try {
       return await this.#start(binary);
@@ -182,9 +206,12 @@ export class AgentLink {
     }
   }
 
-  async #start(binary: AgentBinary): Promise<HostAgentSession> {
+  async #start(
+    binary: AgentBinary,
+    launch = (argv: readonly string[]) => this.#options.access.start(argv),
+  ): Promise<HostAgentSession> {
     const { access, openTimeoutMs, heartbeatTimeoutMs } = this.#options;
-    const transport = await access.start(agentArgv(binary.installPath, { heartbeatTimeoutMs }));
+    const transport = await launch(agentArgv(binary.installPath, { heartbeatTimeoutMs }));
     return HostAgentSession.connect(transport, {
       timeoutMs: openTimeoutMs,
       hostDescription: access.description,

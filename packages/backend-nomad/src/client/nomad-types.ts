@@ -45,6 +45,8 @@ export interface NomadTask {
   Env?: Record<string, string>;
   Resources?: NomadResources;
   KillTimeout?: NomadDurationNs;
+  /** The `logs` block; `Disabled` (Nomad ≥ 1.6) collects nothing. */
+  LogConfig?: { Disabled?: boolean; MaxFiles?: number; MaxFileSizeMB?: number };
   Constraints?: NomadConstraint[];
   Meta?: Record<string, string>;
 }
@@ -293,6 +295,8 @@ export interface NomadVariable {
 /** `GET /v1/node/:id`: what Berth reads of one node. */
 export interface NomadNode extends Omit<NomadNodeListStub, 'Drivers'> {
   Drivers?: Record<string, NomadDriverInfo> | null;
+  /** Fingerprinted attributes, e.g. `cpu.arch` (`amd64`, `arm64`), `kernel.name`. */
+  Attributes?: Record<string, string> | null;
   /** While a drain runs: its deadline (RFC 3339; zero time = none). */
   DrainStrategy?: { Deadline: number; ForceDeadline: string; IgnoreSystemJobs?: boolean } | null;
 }
