@@ -5,16 +5,14 @@ import { createNomadBackend } from './create-nomad-backend.js';
 import type { NomadHost } from './nomad-host.js';
 import { labelsFor, percentile, roundTrip, runScript } from './test-support/host-test-helpers.js';
 import {
-  agentAnswers,
-  dockerDriverHealthy,
   NOMAD_TEST_ADDRESS,
   purgeJobsWithMeta,
   randomSuffix,
+  testAgentDrivers,
   testClient,
 } from './test-support/nomad-test-agent.js';
 
-const available = await agentAnswers(NOMAD_TEST_ADDRESS);
-const docker = available ? await dockerDriverHealthy(testClient()) : false;
+const { available, docker } = await testAgentDrivers();
 if (!available)
   console.warn(`[backend-nomad] no Nomad agent at ${NOMAD_TEST_ADDRESS}; run scripts/start-nomad.sh`);
 

@@ -12,16 +12,14 @@ import { createNomadBackend, type NomadBackend } from './create-nomad-backend.js
 import type { NomadHost } from './nomad-host.js';
 import { labelsFor, runScript } from './test-support/host-test-helpers.js';
 import {
-  agentAnswers,
-  dockerDriverHealthy,
   NOMAD_TEST_ADDRESS,
   purgeJobsWithMeta,
   randomSuffix,
+  testAgentDrivers,
   testClient,
 } from './test-support/nomad-test-agent.js';
 
-const available = await agentAnswers(NOMAD_TEST_ADDRESS);
-const docker = available ? await dockerDriverHealthy(testClient()) : false;
+const { docker } = await testAgentDrivers();
 if (!docker)
   console.warn(`[backend-nomad] agent install tests skipped: no docker driver at ${NOMAD_TEST_ADDRESS}`);
 

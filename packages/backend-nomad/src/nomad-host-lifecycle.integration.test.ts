@@ -3,18 +3,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createNomadBackend } from './create-nomad-backend.js';
 import { labelsFor, processesRunning, roundTrip } from './test-support/host-test-helpers.js';
 import {
-  agentAnswers,
-  dockerDriverHealthy,
   NOMAD_TEST_ADDRESS,
   nomadBinary,
   nomadCliStop,
   purgeJobsWithMeta,
   randomSuffix,
+  testAgentDrivers,
   testClient,
 } from './test-support/nomad-test-agent.js';
 
-const available = await agentAnswers(NOMAD_TEST_ADDRESS);
-const docker = available ? await dockerDriverHealthy(testClient()) : false;
+const { available, docker } = await testAgentDrivers();
 if (!available)
   console.warn(`[backend-nomad] no Nomad agent at ${NOMAD_TEST_ADDRESS}; run scripts/start-nomad.sh`);
 

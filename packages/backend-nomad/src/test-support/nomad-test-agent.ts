@@ -133,3 +133,9 @@ export async function minimalPolicyToken(
     },
   };
 }
+
+/** Whether the test agent at NOMAD_TEST_ADDRESS answers, and whether its docker driver is healthy. */
+export async function testAgentDrivers(): Promise<{ available: boolean; docker: boolean }> {
+  const available = await agentAnswers(NOMAD_TEST_ADDRESS);
+  return { available, docker: available ? await dockerDriverHealthy(testClient()) : false };
+}
