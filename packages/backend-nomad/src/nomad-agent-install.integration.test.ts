@@ -25,6 +25,24 @@ if (!docker)
 
 const POOL = `it-nomad-install-${randomSuffix()}`;
 
+/**
+ * Every alloc exec opened was the one-exec start (the install check, the upload and the start in
+ * one script): never the separate `uname` / `wc -c` / upload / start execs of before. A start the
+ * link retried after a transient failure under load (seen once in CI: two start execs) is still one
+ * exec per attempt.
+ */
+function expectOnlyStartExecs(execs: string[][]): void {
+  const described = execs.map((argv) => argv.join(' ').slice(0, 80));
+  expect(execs.length, `alloc exec sessions opened: ${JSON.stringify(described)}`).toBeGreaterThanOrEqual(1);
+  expect(execs.length, `alloc exec sessions opened: ${JSON.stringify(described)}`).toBeLessThanOrEqual(2);
+  for (const argv of execs) {
+    expect(argv[0], `an exec other than the start: ${JSON.stringify(described)}`).toBe('sh');
+    expect(argv[2], `an exec other than the start: ${JSON.stringify(described)}`).toContain(
+      'berth-agent-start',
+    );
+  }
+}
+
 /** A backend whose client counts the alloc exec sessions it opens (their argv). */
 function countingBackend(): { backend: NomadBackend; execs: string[][] } {
   const client = new NomadClient({ address: NOMAD_TEST_ADDRESS, env: {} });
@@ -81,7 +99,7 @@ describe.skipIf(!docker)('berth-agent install in a Nomad docker allocation', () 
         `sha256sum ${binary.installPath}; ls -i ${binary.installPath}\n`,
       );
       expect(host.shellTransport).toEqual({ kind: 'agent' });
-      expect(first.execs, 'alloc exec sessions opened').toHaveLength(1);
+      expectOnlyStartExecs(first.execs);
       expect(said.stdout).toContain(binary.sha256);
       const inode = said.stdout.trim().split('\n').at(-1)!.trim().split(/\s+/)[0];
 
@@ -95,7 +113,7 @@ describe.skipIf(!docker)('berth-agent install in a Nomad docker allocation', () 
       hosts.push(attached);
       const again = await runScript(await attached.openChannel(), `ls -i ${binary.installPath}\n`);
       expect(attached.shellTransport).toEqual({ kind: 'agent' });
-      expect(second.execs).toHaveLength(1);
+      expectOnlyStartExecs(second.execs);
       expect(again.stdout.trim().split(/\s+/)[0], 'same file: not uploaded again').toBe(inode);
 
       // Same size, other bytes (the running copy is busy: altered beside it, renamed over): the
